@@ -1,0 +1,202 @@
+"""Differentiable image ops shared by losses, metrics and attacks.
+
+Thin, typed wrappers over kornia where kornia has the op, so every caller gets one convention:
+images are float tensors ``[B, C, H, W]``; intensities are in ``[0, 1]`` unless a ``data_range`` says otherwise.
+Each function has a module twin (kornia style) for use inside ``nn.Sequential`` and transform lists.
+"""
+
+from __future__ import annotations
+
+import kornia
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+__all__ = [
+    "sobel_gradients", "sobel_magnitude", "ssim", "ssim_map", "rgb_to_ycbcr", "ycbcr_to_rgb",
+    "jpeg", "gaussian_blur", "resize", "crop",
+    "SobelMagnitude", "SSIM", "RgbToYcbcr", "YcbcrToRgb", "JPEG", "GaussianBlur", "Resize", "Crop",
+]
+
+
+def sobel_gradients(image: Tensor) -> tuple[Tensor, Tensor]:
+    """Horizontal and vertical 3×3 Sobel responses (unnormalised, replicate padding).
+
+    Args:
+        image: ``[B, C, H, W]``.
+    Returns:
+        ``(gx, gy)``, each ``[B, C, H, W]``.
+    """
+    grads = kornia.filters.spatial_gradient(image, mode="sobel", order=1, normalized=False)
+    return grads[:, :, 0], grads[:, :, 1]
+
+
+def sobel_magnitude(image: Tensor, eps: float = 1e-6) -> Tensor:
+    """Sobel gradient magnitude ``sqrt(gx² + gy² + eps)``; ``eps`` keeps the gradient finite on flat areas.
+
+    Args:
+        image: ``[B, C, H, W]``.
+    Returns:
+        ``[B, C, H, W]``.
+    """
+    gx, gy = sobel_gradients(image)
+    return torch.sqrt(gx * gx + gy * gy + eps)
+
+
+def ssim_map(x: Tensor, y: Tensor, data_range: float, window_size: int = 11) -> Tensor:
+    """Local SSIM with a Gaussian window (σ 1.5), valid region only (as scikit-image reports it).
+
+    Args:
+        x, y: ``[B, C, H, W]`` with the same ``data_range``.
+        data_range: max - min of the intensity scale (1 for ``[0, 1]``, 255 for 8-bit), always explicit.
+    Returns:
+        ``[B, C, H - window_size + 1, W - window_size + 1]``.
+    """
+    return kornia.metrics.ssim(x, y, window_size=window_size, max_val=float(data_range), padding="valid")
+
+
+def ssim(x: Tensor, y: Tensor, data_range: float, window_size: int = 11) -> Tensor:
+    """Mean SSIM per image (Gaussian 11, σ 1.5).
+
+    Args:
+        x, y: ``[B, C, H, W]``.
+    Returns:
+        ``[B]``.
+    """
+    return ssim_map(x, y, data_range, window_size).flatten(1).mean(1)
+
+
+def rgb_to_ycbcr(image: Tensor) -> Tensor:
+    """Full-range BT.601 (JPEG) RGB -> YCbCr, ``[B, 3, H, W]`` in ``[0, 1]``; Cb/Cr centred on 0.5."""
+    return kornia.color.rgb_to_ycbcr(image)
+
+
+def ycbcr_to_rgb(image: Tensor) -> Tensor:
+    """Inverse of :func:`rgb_to_ycbcr`, ``[B, 3, H, W]``."""
+    return kornia.color.ycbcr_to_rgb(image)
+
+
+def jpeg(image: Tensor, quality: float | Tensor) -> Tensor:
+    """Differentiable JPEG compression (kornia's codec with straight-through rounding).
+
+    Any size is accepted: the image is replicate-padded to a multiple of 16 (the 4:2:0 macro-block) and cropped back,
+    as an encoder pads the last block row/column.
+
+    Args:
+        image: ``[B, 3, H, W]`` RGB in ``[0, 1]``; grey ``[B, 1, H, W]`` is coded as RGB and averaged back.
+        quality: JPEG quality 1-100, a float or a ``[B]`` tensor.
+    Returns:
+        ``[B, C, H, W]`` in ``[0, 1]``.
+    """
+    grey = image.shape[1] == 1
+    rgb = image.expand(-1, 3, -1, -1) if grey else image
+    h, w = rgb.shape[-2:]
+    ph, pw = (-h) % 16, (-w) % 16
+    if ph or pw:
+        rgb = F.pad(rgb, (0, pw, 0, ph), mode="replicate")
+    q = torch.as_tensor(quality, dtype=rgb.dtype, device=rgb.device).expand(rgb.shape[0]).contiguous()
+    out = kornia.enhance.jpeg_codec_differentiable(rgb, q)[..., :h, :w]
+    return out.mean(1, keepdim=True) if grey else out
+
+
+def gaussian_blur(image: Tensor, sigma: float, kernel_size: int | None = None) -> Tensor:
+    """Gaussian blur with reflect padding; ``kernel_size`` defaults to the odd size covering ±3σ.
+
+    Args:
+        image: ``[B, C, H, W]``.
+    """
+    if kernel_size is None:
+        kernel_size = 2 * max(1, int(round(3 * sigma))) + 1
+    return kornia.filters.gaussian_blur2d(image, (kernel_size, kernel_size), (float(sigma), float(sigma)), border_type="reflect")
+
+
+def resize(image: Tensor, size: tuple[int, int], antialias: bool = True) -> Tensor:
+    """Bilinear resize to ``size = (H, W)``, antialiased when shrinking.
+
+    Args:
+        image: ``[B, C, H, W]``. Returns ``[B, C, *size]``.
+    """
+    return kornia.geometry.transform.resize(image, tuple(size), interpolation="bilinear", antialias=antialias)
+
+
+def crop(image: Tensor, top: int, left: int, height: int, width: int) -> Tensor:
+    """Crop a window (gradients flow to the cropped pixels only). Returns ``[B, C, height, width]``."""
+    if top < 0 or left < 0 or top + height > image.shape[-2] or left + width > image.shape[-1]:
+        raise ValueError(f"crop window {(top, left, height, width)} lies outside the image {tuple(image.shape[-2:])}")
+    return image[..., top:top + height, left:left + width]
+
+
+class SobelMagnitude(nn.Module):
+    """Module form of :func:`sobel_magnitude`."""
+
+    def forward(self, image: Tensor) -> Tensor:
+        return sobel_magnitude(image)
+
+
+class SSIM(nn.Module):
+    """Module form of :func:`ssim` with a fixed ``data_range``; returns ``[B]``."""
+
+    def __init__(self, data_range: float, window_size: int = 11) -> None:
+        super().__init__()
+        self.data_range, self.window_size = float(data_range), window_size
+
+    def forward(self, x: Tensor, y: Tensor) -> Tensor:
+        return ssim(x, y, self.data_range, self.window_size)
+
+
+class RgbToYcbcr(nn.Module):
+    """Module form of :func:`rgb_to_ycbcr`."""
+
+    def forward(self, image: Tensor) -> Tensor:
+        return rgb_to_ycbcr(image)
+
+
+class YcbcrToRgb(nn.Module):
+    """Module form of :func:`ycbcr_to_rgb`."""
+
+    def forward(self, image: Tensor) -> Tensor:
+        return ycbcr_to_rgb(image)
+
+
+class JPEG(nn.Module):
+    """Module form of :func:`jpeg` at a fixed quality."""
+
+    def __init__(self, quality: float) -> None:
+        super().__init__()
+        self.quality = float(quality)
+
+    def forward(self, image: Tensor) -> Tensor:
+        return jpeg(image, self.quality)
+
+
+class GaussianBlur(nn.Module):
+    """Module form of :func:`gaussian_blur`."""
+
+    def __init__(self, sigma: float, kernel_size: int | None = None) -> None:
+        super().__init__()
+        self.sigma, self.kernel_size = float(sigma), kernel_size
+
+    def forward(self, image: Tensor) -> Tensor:
+        return gaussian_blur(image, self.sigma, self.kernel_size)
+
+
+class Resize(nn.Module):
+    """Module form of :func:`resize`."""
+
+    def __init__(self, size: tuple[int, int], antialias: bool = True) -> None:
+        super().__init__()
+        self.size, self.antialias = tuple(size), antialias
+
+    def forward(self, image: Tensor) -> Tensor:
+        return resize(image, self.size, self.antialias)
+
+
+class Crop(nn.Module):
+    """Module form of :func:`crop`."""
+
+    def __init__(self, top: int, left: int, height: int, width: int) -> None:
+        super().__init__()
+        self.window = (top, left, height, width)
+
+    def forward(self, image: Tensor) -> Tensor:
+        return crop(image, *self.window)

@@ -1,0 +1,32 @@
+"""Image quality with explicit data ranges: PSNR and SSIM per image."""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+from . import ops
+
+__all__ = ["psnr", "ssim", "linf"]
+
+
+def psnr(x: Tensor, y: Tensor, data_range: float) -> Tensor:
+    """Peak signal-to-noise ratio in dB per image; ``inf`` for identical images.
+
+    Args:
+        x, y: ``[B, C, H, W]`` on the same scale, whose span is ``data_range`` (1 or 255, say).
+    Returns:
+        ``[B]``.
+    """
+    mse = (x.double() - y.double()).pow(2).flatten(1).mean(1)
+    return (10 * torch.log10(data_range**2 / mse)).to(x.dtype if x.is_floating_point() else torch.float32)
+
+
+def ssim(x: Tensor, y: Tensor, data_range: float) -> Tensor:
+    """Mean SSIM per image (Gaussian window 11, σ 1.5, valid region), ``[B]``; colour channels are averaged."""
+    return ops.ssim(x.float(), y.float(), data_range)
+
+
+def linf(x: Tensor, y: Tensor) -> Tensor:
+    """Largest absolute difference per image, ``[B]``."""
+    return (x - y).abs().flatten(1).amax(1)

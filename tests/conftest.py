@@ -1,0 +1,28 @@
+"""Shared fixtures: the shared research data (skipped cleanly where it is absent) and a quiet hub."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+_CANDIDATES = [os.environ.get("GUARD_SHARED_DATA", ""), Path(__file__).resolve().parents[2] / "shared" / "data"]
+
+
+def _find_shared_data() -> Path | None:
+    for candidate in _CANDIDATES:
+        if candidate and (Path(candidate) / "README.md").is_file():
+            return Path(candidate)
+    return None
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> Path:
+    """``../shared/data`` (or $GUARD_SHARED_DATA); the test is skipped where it is not present."""
+    path = _find_shared_data()
+    if path is None:
+        pytest.skip("shared research data (../shared/data) not present")
+    return path

@@ -1,0 +1,84 @@
+import io
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+from skimage.metrics import structural_similarity
+
+from guard_core import ops
+
+
+def _smooth_image(seed: int, channels: int = 3, size: int = 64) -> torch.Tensor:
+    """A natural-looking test image: blurred noise with edges, in [0, 1]."""
+    g = torch.Generator().manual_seed(seed)
+    x = torch.rand(1, channels, size // 8, size // 8, generator=g)
+    x = torch.nn.functional.interpolate(x, size=(size, size), mode="bicubic", align_corners=False)
+    x[..., size // 3:size // 2, :] += 0.3
+    return x.clamp(0, 1)
+
+
+@pytest.mark.parametrize("data_range", [1.0, 255.0])
+def test_ssim_matches_scikit_image(data_range):
+    a = _smooth_image(0, 1) * data_range
+    b = (a + torch.randn(a.shape, generator=torch.Generator().manual_seed(1)) * 0.05 * data_range).clamp(0, data_range)
+    ours = ops.ssim(a, b, data_range=data_range).item()
+    ref = structural_similarity(a[0, 0].numpy(), b[0, 0].numpy(), gaussian_weights=True, sigma=1.5,
+                                use_sample_covariance=False, data_range=data_range)
+    assert abs(ours - ref) < 1e-3, (ours, ref)
+    assert ops.ssim(a, a, data_range).item() == pytest.approx(1.0, abs=1e-5)
+
+
+def test_ycbcr_matches_bt601_and_round_trips():
+    x = _smooth_image(2)
+    y = ops.rgb_to_ycbcr(x)
+    r, g, b = x[0]
+    assert torch.allclose(y[0, 0], 0.299 * r + 0.587 * g + 0.114 * b, atol=1e-5)
+    assert torch.allclose(y[0, 1], 0.5 - 0.168736 * r - 0.331264 * g + 0.5 * b, atol=1e-3)  # kornia rounds 0.5/0.886 to 0.564
+    assert torch.allclose(ops.ycbcr_to_rgb(y), x, atol=1e-5)
+
+
+@pytest.mark.parametrize("quality", [50, 75, 95])
+@pytest.mark.parametrize("size", [(64, 64), (50, 70)])
+def test_differentiable_jpeg_is_close_to_pillow(quality, size):
+    x = _smooth_image(3, size=96)[..., : size[0], : size[1]]
+    x = (x * 255).round() / 255
+    buf = io.BytesIO()
+    Image.fromarray((x[0].permute(1, 2, 0).numpy() * 255).round().astype(np.uint8)).save(buf, "JPEG", quality=quality)
+    pil = torch.from_numpy(np.asarray(Image.open(buf), dtype=np.float32) / 255).permute(2, 0, 1)[None]
+    ours = ops.jpeg(x, quality)
+    assert ours.shape == x.shape
+    err_ours_pil = (ours - pil).abs().mean().item()
+    err_x_pil = (x - pil).abs().mean().item()
+    # The codec is close to Pillow's: much closer than to the uncompressed image's distance from Pillow.
+    assert err_ours_pil < 0.012, err_ours_pil
+    assert err_ours_pil < 0.7 * err_x_pil + 0.004
+
+
+def test_jpeg_is_differentiable():
+    x = _smooth_image(4).requires_grad_(True)
+    ops.jpeg(x, 75).sum().backward()
+    assert x.grad is not None and x.grad.abs().sum() > 0
+
+
+def test_sobel_magnitude_on_a_step_edge():
+    x = torch.zeros(1, 1, 8, 8)
+    x[..., 4:] = 1.0
+    gx, gy = ops.sobel_gradients(x)
+    mag = ops.sobel_magnitude(x, eps=0)
+    assert torch.allclose(mag, torch.sqrt(gx**2 + gy**2))
+    assert mag[0, 0, 4, 3] == pytest.approx(4.0) and mag[0, 0, 4, 0] == 0  # unnormalised Sobel: 1+2+1
+    assert gy.abs().max() == 0
+
+
+def test_blur_resize_crop_shapes_and_modules():
+    x = _smooth_image(5)
+    assert ops.gaussian_blur(x, 1.0).shape == x.shape
+    assert ops.gaussian_blur(x, 1.0).var() < x.var()
+    assert ops.resize(x, (32, 48)).shape == (1, 3, 32, 48)
+    assert ops.crop(x, 2, 3, 10, 11).shape == (1, 3, 10, 11)
+    with pytest.raises(ValueError, match="outside"):
+        ops.crop(x, 60, 0, 10, 10)
+    assert torch.equal(ops.GaussianBlur(1.0)(x), ops.gaussian_blur(x, 1.0))
+    assert torch.equal(ops.JPEG(80)(x), ops.jpeg(x, 80))
+    assert ops.SSIM(1.0)(x, x).shape == (1,)

@@ -1,0 +1,11 @@
+from click.testing import CliRunner
+
+from photo_guard import __version__
+from photo_guard.cli import cli
+
+
+def test_help_and_version():
+    runner = CliRunner()
+    assert runner.invoke(cli, ["--help"]).exit_code == 0
+    result = runner.invoke(cli, ["--version"])
+    assert result.exit_code == 0 and __version__ in result.output
