@@ -1,0 +1,71 @@
+"""Saving and loading AMIF weights: atomic writes, and a model file that says how to rebuild its network."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+import torch
+
+from .mark import MarkSpec
+from .networks import AMIFNet
+
+__all__ = ["atomic_save", "build_network", "save_model", "load_model"]
+
+
+def atomic_save(obj: object, path: str | os.PathLike) -> None:
+    """``torch.save`` to a temp file in the same folder, then rename: a crash never leaves half a file."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}-", dir=path.parent)
+    os.close(fd)
+    try:
+        torch.save(obj, tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def build_network(net_config: dict | None = None) -> AMIFNet:
+    """An :class:`AMIFNet` from the ``net_config`` stored beside its weights."""
+    cfg = dict(net_config or {})
+    mark = MarkSpec(**cfg.pop("mark")) if "mark" in cfg else None
+    return AMIFNet(channels=tuple(cfg.get("channels", (24, 48))), key_bits=cfg.get("key_bits", 256), mark=mark,
+                   key_hidden=cfg.get("key_hidden", 128))
+
+
+def _net_config(net: AMIFNet) -> dict:
+    c1 = net.blocks[0].channels
+    c2 = net.blocks[2].channels
+    return {"channels": [c1, c2], "key_bits": net.key_bits, "key_hidden": net.key_path.to_scale.in_features,
+            "mark": net.mark_spec.to_dict()}
+
+
+def save_model(net: AMIFNet, path: str | os.PathLike, **info: object) -> None:
+    """Write ``{"model": state_dict, "net_config": ..., **info}`` (MONAI's CheckpointLoader reads the ``model`` entry).
+
+    ``info`` is public metadata (the key's fingerprint, the training config); never pass a secret.
+    """
+    atomic_save({"model": net.state_dict(), "net_config": _net_config(net), **info}, path)
+
+
+def load_model(path: str | os.PathLike, map_location: str | torch.device = "cpu") -> AMIFNet:
+    """Rebuild the network from a file written by :func:`save_model`, in eval mode.
+
+    Raises:
+        ValueError: naming the file, when it is not an AMIF model file.
+    """
+    path = Path(path)
+    try:
+        state = torch.load(path, map_location=map_location, weights_only=False)
+    except FileNotFoundError:
+        raise ValueError(f"{path}: model file not found") from None
+    except Exception as exc:  # torch raises many kinds for a damaged file
+        raise ValueError(f"{path}: not a readable model file ({type(exc).__name__})") from None
+    if not isinstance(state, dict) or "model" not in state or "net_config" not in state:
+        raise ValueError(f"{path}: not an AMIF model file (no 'model'/'net_config' entries)")
+    net = build_network(state["net_config"])
+    net.load_state_dict(state["model"])
+    return net.eval()

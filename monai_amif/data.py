@@ -1,0 +1,57 @@
+"""Finding fusion pairs on disk and turning them into MONAI datasets.
+
+A folder is laid out like the Harvard atlas release::
+
+    <root>/<split>/<task>/<modality>/<name>.png     e.g. harvard/train/PET-MRI/{MRI,PET}/25015.png
+
+where ``task`` is ``<FUNC>-MRI`` and the same file name in the two modality folders is one pair.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from monai.data import PILReader
+from monai.transforms import Compose, ConcatItemsd, LoadImaged, ScaleIntensityRanged
+
+from .transforms import SplitColourd
+
+__all__ = ["find_pairs", "pair_transforms", "TASKS"]
+
+TASKS = ("CT-MRI", "PET-MRI", "SPECT-MRI")
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp")
+
+
+def find_pairs(root: str | Path, tasks: tuple[str, ...] | None = None) -> list[dict]:
+    """List ``{"mri", "func", "task", "name"}`` dicts for every pair under ``root`` (a split folder or a task folder).
+
+    Raises:
+        FileNotFoundError: when ``root`` holds no pairs (the message names the folder).
+    """
+    root = Path(root)
+    task_dirs = [root] if (root / "MRI").is_dir() else sorted(p for p in root.iterdir() if p.is_dir() and (p / "MRI").is_dir()) if root.is_dir() else []
+    pairs = []
+    for task_dir in task_dirs:
+        if tasks and task_dir.name not in tasks:
+            continue
+        func_dirs = [p for p in task_dir.iterdir() if p.is_dir() and p.name != "MRI"]
+        if len(func_dirs) != 1:
+            raise FileNotFoundError(f"{task_dir}: expected MRI/ and one functional folder, found {[p.name for p in func_dirs]}")
+        for mri in sorted((task_dir / "MRI").iterdir()):
+            func = func_dirs[0] / mri.name
+            if mri.suffix.lower() in IMAGE_SUFFIXES and func.is_file():
+                pairs.append({"mri": str(mri), "func": str(func), "task": task_dir.name, "name": mri.stem})
+    if not pairs:
+        raise FileNotFoundError(f"{root}: no MRI/functional pairs found (expected <task>/MRI/<name> + <task>/<FUNC>/<name>)")
+    return pairs
+
+
+def pair_transforms() -> Compose:
+    """Load a pair of 8-bit images -> ``image [2, H, W]`` (MRI, functional Y) in [0, 1], plus ``func_cbcr``."""
+    keys = ("mri", "func")
+    return Compose([
+        LoadImaged(keys, reader=PILReader(reverse_indexing=False), image_only=True, ensure_channel_first=True),
+        ScaleIntensityRanged(keys, a_min=0, a_max=255, b_min=0, b_max=1),
+        SplitColourd("func"),
+        ConcatItemsd(keys, "image"),
+    ])

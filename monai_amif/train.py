@@ -1,0 +1,182 @@
+"""Training AMIF on folders of pairs: MONAI data pipeline, resumable checkpoints, DDP under torchrun.
+
+Each step fuses every pair twice in one batch: under the right key (fusion loss) and under a wrong key drawn from
+the zero key, random keys and keys a few bits from the right one (authorisation loss).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import torch
+import torch.distributed as dist
+from monai.data import CacheDataset, DataLoader
+from monai.transforms import Compose, EnsureTyped, Lambdad, RandFlipd, RandRotate90d, RandSpatialCropd, SelectItemsd
+from torch.nn.parallel import DistributedDataParallel
+from torch.utils.data.distributed import DistributedSampler
+from tqdm import tqdm
+
+from guard_core.device import resolve, seed_everything
+from guard_core.keys import Key
+
+from .checkpoint import atomic_save, build_network, save_model
+from .data import find_pairs, pair_transforms
+from .losses import AuthorizationLoss, FusionLoss
+from .mark import MarkSpec
+
+__all__ = ["TrainConfig", "train", "wrong_keys"]
+
+log = logging.getLogger(__name__)
+
+NEAR_DISTANCES = (1, 2, 3, 4, 6, 8, 12, 16, 24, 32)
+
+
+@dataclass
+class TrainConfig:
+    """Everything a run needs except the key (which never goes in a config)."""
+
+    data: str
+    out: str
+    owner: str = MarkSpec.text
+    channels: tuple[int, int] = (24, 48)
+    key_hidden: int = 128
+    epochs: int = 40
+    batch_size: int = 8
+    crop: int = 128
+    lr: float = 2e-3
+    weight_decay: float = 1e-4
+    auth_weight: float = 100.0
+    degrade_sigma: float = 3.0
+    loss_weights: tuple[float, float, float] = (20.0, 100.0, 50.0)
+    p_zero: float = 0.2
+    p_random: float = 0.3
+    seed: int = 0
+    device: str = "auto"
+    max_steps: int | None = None
+    tasks: tuple[str, ...] | None = None
+    extra: dict = field(default_factory=dict)
+
+
+def wrong_keys(right: torch.Tensor, n: int, p_zero: float, p_random: float, generator: torch.Generator) -> torch.Tensor:
+    """``n`` keys other than ``right [bits]``: zero keys, random ±1 keys, or ``right`` with 1-32 bits flipped."""
+    bits = right.numel()
+    out = right.expand(n, bits).clone()
+    u = torch.rand(n, generator=generator)
+    for i in range(n):
+        if u[i] < p_zero:
+            out[i] = 0
+        elif u[i] < p_zero + p_random:
+            out[i] = torch.randint(0, 2, (bits,), generator=generator).float() * 2 - 1
+        else:
+            d = NEAR_DISTANCES[int(torch.randint(len(NEAR_DISTANCES), (), generator=generator))]
+            flip = torch.randperm(bits, generator=generator)[:d]
+            out[i, flip] = -out[i, flip]
+    return out
+
+
+def _dist_info() -> tuple[int, int]:
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world > 1 and not dist.is_initialized():
+        dist.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
+    return (dist.get_rank(), world) if world > 1 else (0, 1)
+
+
+def _dataset(cfg: TrainConfig, template: torch.Tensor) -> CacheDataset:
+    random_part = Compose([
+        RandFlipd("image", prob=0.5, spatial_axis=1),
+        RandRotate90d("image", prob=0.5, max_k=3),
+        # The mark template joins the image *after* the anatomy is flipped (text must stay readable) and *before*
+        # the crop, so the network sees the piece of template that lies under the piece of image.
+        Lambdad("image", lambda img: torch.cat([torch.as_tensor(img), template.to(torch.as_tensor(img).dtype)], 0)),
+        RandSpatialCropd("image", roi_size=(cfg.crop, cfg.crop), random_size=False),
+        SelectItemsd("image"),
+        EnsureTyped("image", track_meta=False),
+    ])
+    pairs = find_pairs(cfg.data, cfg.tasks)
+    return CacheDataset(pairs, Compose([pair_transforms(), random_part]), progress=False, num_workers=0)
+
+
+def train(cfg: TrainConfig, key: Key) -> Path:
+    """Train (or resume) into ``cfg.out``; returns the path of the exported ``model.pt``."""
+    if key.is_none:
+        raise ValueError("training needs the licence key the model will accept (--key-file or $AMIF_PASSPHRASE)")
+    rank, world = _dist_info()
+    device = resolve(cfg.device) if world == 1 or not torch.cuda.is_available() else torch.device("cuda", rank)
+    out = Path(cfg.out)
+    out.mkdir(parents=True, exist_ok=True)
+    generator = seed_everything(cfg.seed + rank)
+
+    net = build_network({"channels": list(cfg.channels), "key_hidden": cfg.key_hidden,
+                         "mark": {**MarkSpec().to_dict(), "text": cfg.owner}}).to(device)
+    dataset = _dataset(cfg, net.template[0].cpu())
+    sampler = DistributedSampler(dataset, num_replicas=world, rank=rank, seed=cfg.seed) if world > 1 else None
+    loader = DataLoader(dataset, batch_size=cfg.batch_size, shuffle=sampler is None, sampler=sampler, drop_last=True,
+                        num_workers=0)
+    opt = torch.optim.AdamW(net.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    total_steps = cfg.epochs * len(loader)
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=cfg.lr, total_steps=max(total_steps, 1), pct_start=0.05)
+    start_epoch, step = 0, 0
+    ckpt_path = out / "checkpoint.pt"
+    if ckpt_path.exists():
+        state = torch.load(ckpt_path, map_location=device, weights_only=False)
+        net.load_state_dict(state["model"])
+        opt.load_state_dict(state["optimizer"])
+        sched.load_state_dict(state["scheduler"])
+        start_epoch, step = state["epoch"], state["step"]
+        generator.set_state(state["generator"])
+        if rank == 0:
+            log.info("resumed from %s at epoch %d", ckpt_path, start_epoch)
+    model = DistributedDataParallel(net) if world > 1 else net
+    fusion_loss = FusionLoss(*cfg.loss_weights)
+    auth_loss = AuthorizationLoss(cfg.degrade_sigma)
+    right = key.tensor(device)
+    log_file = out / "train_log.jsonl"
+
+    for epoch in range(start_epoch, cfg.epochs):
+        if sampler is not None:
+            sampler.set_epoch(epoch)
+        bar = tqdm(loader, desc=f"epoch {epoch + 1}/{cfg.epochs}", disable=rank != 0, leave=False)
+        sums: dict[str, float] = {}
+        t0 = time.perf_counter()
+        for batch in bar:
+            stack = batch["image"].to(device)
+            image, template = stack[:, :2], stack[:, 2:]
+            b = image.shape[0]
+            keys = torch.cat([right.expand(b, -1), wrong_keys(right.cpu(), b, cfg.p_zero, cfg.p_random, generator).to(device)])
+            fused = model(image.repeat(2, 1, 1, 1), keys, template.repeat(2, 1, 1, 1))
+            f_auth, f_unauth = fused[:b], fused[b:]
+            terms = fusion_loss(f_auth, image)
+            terms["auth"] = auth_loss(f_unauth, f_auth, template[:, :1], template[:, 1:])
+            loss = terms["total"] + cfg.auth_weight * terms["auth"]
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            sched.step()
+            step += 1
+            for k, v in terms.items():
+                sums[k] = sums.get(k, 0.0) + float(v.detach())
+            bar.set_postfix(fusion=f"{float(terms['total']):.2f}", auth=f"{float(terms['auth']):.4f}")
+            if cfg.max_steps is not None and step >= cfg.max_steps:
+                break
+        n = max(1, len(loader))
+        if rank == 0:
+            record = {"epoch": epoch + 1, "step": step, "seconds": round(time.perf_counter() - t0, 1),
+                      "lr": sched.get_last_lr()[0], **{k: round(v / n, 5) for k, v in sums.items()}}
+            with open(log_file, "a", encoding="utf-8") as f:
+                f.write(json.dumps(record) + "\n")
+            log.info("epoch %d: %s", epoch + 1, record)
+            atomic_save({"model": net.state_dict(), "optimizer": opt.state_dict(), "scheduler": sched.state_dict(),
+                         "epoch": epoch + 1, "step": step, "generator": generator.get_state(),
+                         "train_config": asdict(cfg)}, ckpt_path)
+            save_model(net, out / "model.pt", key_fingerprint=key.fingerprint(), train_config=asdict(cfg))
+        if cfg.max_steps is not None and step >= cfg.max_steps:
+            break
+    if world > 1:
+        dist.barrier()
+        dist.destroy_process_group()
+    return out / "model.pt"

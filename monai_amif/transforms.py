@@ -1,0 +1,150 @@
+"""MONAI transforms for AMIF: licence keys, colour handling and the input pairing, array and dictionary forms.
+
+A typical inference chain::
+
+    LoadImaged(("mri", "func"), reader=PILReader(reverse_indexing=False), ensure_channel_first=True)
+    ScaleIntensityRanged(("mri", "func"), 0, 255, 0, 1)
+    SplitColourd("func")              # func -> Y [1,H,W]; func_cbcr [2,H,W] kept for later
+    ConcatItemsd(("mri", "func"), "image")
+    AuthorizeKeyd("key", env="AMIF_PASSPHRASE", key_file=...)
+    ... network(image, key) -> pred ...
+    RestoreColourd("pred", cbcr_key="func_cbcr")
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Hashable, Mapping
+
+import torch
+from monai.config import KeysCollection
+from monai.transforms import MapTransform, Transform
+from monai.utils import TransformBackends
+
+from guard_core import ops
+from guard_core.keys import Key
+
+__all__ = ["AuthorizeKey", "AuthorizeKeyd", "SplitColour", "SplitColourd", "RestoreColour", "RestoreColourd"]
+
+PASSPHRASE_ENV = "AMIF_PASSPHRASE"
+KEY_FILE_ENV = "AMIF_KEY_FILE"
+
+
+def _as_batch(x: torch.Tensor) -> torch.Tensor:
+    return torch.as_tensor(x).unsqueeze(0).float()
+
+
+class AuthorizeKey(Transform):
+    """Resolve the licence key to a ``[256]`` ±1 tensor (zeros when no key is given).
+
+    Sources, first found wins: an explicit :class:`Key` or secret passed at call time, the key file ``key_file``,
+    the key file named by ``$AMIF_KEY_FILE``, the passphrase in the environment variable ``env``. None of them -> the
+    absent key, which is a valid input (the network then draws the mark), not an error.
+    """
+
+    backend = [TransformBackends.TORCH]
+
+    def __init__(self, env: str | None = PASSPHRASE_ENV, key_file: str | os.PathLike | None = None) -> None:
+        self.env, self.key_file = env, key_file
+
+    def resolve(self, value: Key | str | None = None) -> Key:
+        if isinstance(value, Key):
+            return value
+        if isinstance(value, str) and value:
+            return Key.from_passphrase(value)
+        key_file = self.key_file or os.environ.get(KEY_FILE_ENV) or None
+        if key_file:
+            return Key.from_file(key_file)
+        return Key.from_env(self.env) if self.env else Key.none()
+
+    def __call__(self, value: Key | str | None = None) -> torch.Tensor:
+        return self.resolve(value).tensor()
+
+    def __repr__(self) -> str:  # never the secret: only where it would come from
+        return f"AuthorizeKey(env={self.env!r}, key_file={str(self.key_file) if self.key_file else None!r})"
+
+
+class AuthorizeKeyd(MapTransform):
+    """Dictionary form of :class:`AuthorizeKey`: ``data[key]`` (a :class:`Key`, a passphrase, or absent) -> tensor.
+
+    The secret is read when the transform runs and only the ±1 tensor is stored in the data dict, so logs and
+    saved configs hold the source (an environment variable name or a key-file path), never the key.
+    """
+
+    backend = AuthorizeKey.backend
+
+    def __init__(self, keys: KeysCollection = "key", env: str | None = PASSPHRASE_ENV,
+                 key_file: str | os.PathLike | None = None, allow_missing_keys: bool = True) -> None:
+        super().__init__(keys, allow_missing_keys=True)
+        self.authorize = AuthorizeKey(env=env, key_file=key_file)
+
+    def __call__(self, data: Mapping[Hashable, object]) -> dict:
+        d = dict(data)
+        for k in self.keys:
+            d[k] = self.authorize(d.get(k))
+        return d
+
+
+class SplitColour(Transform):
+    """``[C, H, W]`` functional image -> ``(Y [1, H, W], CbCr [2, H, W])`` (BT.601, values in [0, 1]).
+
+    Grey input (C == 1) is its own Y; its CbCr is neutral (0.5), so :class:`RestoreColour` gives grey back.
+    """
+
+    backend = [TransformBackends.TORCH]
+
+    def __call__(self, img: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        img = torch.as_tensor(img).float()
+        if img.shape[0] == 1:
+            return img, torch.full((2, *img.shape[1:]), 0.5, dtype=img.dtype)
+        if img.shape[0] != 3:
+            raise ValueError(f"functional image must have 1 or 3 channels, got {img.shape[0]}")
+        ycbcr = ops.rgb_to_ycbcr(_as_batch(img))[0]
+        return ycbcr[:1], ycbcr[1:]
+
+
+class SplitColourd(MapTransform):
+    """Dictionary form of :class:`SplitColour`: ``data[k]`` becomes Y; CbCr goes to ``data[k + cbcr_suffix]`` and
+    ``data[k + "_is_colour"]`` records whether the input had colour."""
+
+    backend = SplitColour.backend
+
+    def __init__(self, keys: KeysCollection = "func", cbcr_suffix: str = "_cbcr", allow_missing_keys: bool = False) -> None:
+        super().__init__(keys, allow_missing_keys)
+        self.split, self.suffix = SplitColour(), cbcr_suffix
+
+    def __call__(self, data: Mapping[Hashable, object]) -> dict:
+        d = dict(data)
+        for k in self.key_iterator(d):
+            colour = torch.as_tensor(d[k]).shape[0] == 3
+            d[k], d[f"{k}{self.suffix}"] = self.split(d[k])
+            d[f"{k}_is_colour"] = colour
+        return d
+
+
+class RestoreColour(Transform):
+    """Fused Y ``[1, H, W]`` + CbCr ``[2, H, W]`` -> RGB ``[3, H, W]`` in [0, 1]."""
+
+    backend = [TransformBackends.TORCH]
+
+    def __call__(self, y: torch.Tensor, cbcr: torch.Tensor) -> torch.Tensor:
+        ycbcr = torch.cat([torch.as_tensor(y).float(), torch.as_tensor(cbcr).float().to(y.device)], 0)
+        return ops.ycbcr_to_rgb(_as_batch(ycbcr))[0].clamp(0, 1)
+
+
+class RestoreColourd(MapTransform):
+    """Dictionary form of :class:`RestoreColour`: colour is put back only where the input had it."""
+
+    backend = RestoreColour.backend
+
+    def __init__(self, keys: KeysCollection = "pred", cbcr_key: str = "func_cbcr", colour_flag: str = "func_is_colour",
+                 allow_missing_keys: bool = False) -> None:
+        super().__init__(keys, allow_missing_keys)
+        self.restore, self.cbcr_key, self.flag = RestoreColour(), cbcr_key, colour_flag
+
+    def __call__(self, data: Mapping[Hashable, object]) -> dict:
+        d = dict(data)
+        for k in self.key_iterator(d):
+            if bool(d.get(self.flag, False)):
+                d[k] = self.restore(d[k], d[self.cbcr_key])
+        return d
