@@ -33,14 +33,14 @@ def build_network(net_config: dict | None = None) -> AMIFNet:
     cfg = dict(net_config or {})
     mark = MarkSpec(**cfg.pop("mark")) if "mark" in cfg else None
     return AMIFNet(channels=tuple(cfg.get("channels", (24, 48))), key_bits=cfg.get("key_bits", 256), mark=mark,
-                   key_hidden=cfg.get("key_hidden", 128))
+                   key_hidden=cfg.get("key_hidden", 128), key_path=cfg.get("key_path", "parity"))
 
 
 def _net_config(net: AMIFNet) -> dict:
     c1 = net.blocks[0].channels
     c2 = net.blocks[2].channels
     return {"channels": [c1, c2], "key_bits": net.key_bits, "key_hidden": net.key_path.to_scale.in_features,
-            "mark": net.mark_spec.to_dict()}
+            "key_path": net.key_path_name, "mark": net.mark_spec.to_dict()}
 
 
 def save_model(net: AMIFNet, path: str | os.PathLike, **info: object) -> None:
@@ -68,4 +68,5 @@ def load_model(path: str | os.PathLike, map_location: str | torch.device = "cpu"
         raise ValueError(f"{path}: not an AMIF model file (no 'model'/'net_config' entries)")
     net = build_network(state["net_config"])
     net.load_state_dict(state["model"])
+    net.accepted_fingerprint = state.get("key_fingerprint")  # public id of the key it was trained for
     return net.eval()

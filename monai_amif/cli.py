@@ -79,7 +79,70 @@ def train(data, out, key_file, owner, epochs, batch_size, crop, lr, max_steps, d
     cfg = TrainConfig(data=data, out=out, owner=owner or MarkSpec.text, epochs=epochs, batch_size=batch_size,
                       crop=crop, lr=lr, max_steps=max_steps, device=device, seed=seed)
     path = run_training(cfg, key)
-    click.echo(f"model: {path} (accepts key {key.fingerprint()})")
+    if os.environ.get("RANK", "0") == "0":
+        click.echo(f"model: {path} (accepts key {key.fingerprint()})")
+
+
+@cli.command()
+@click.argument("mri", type=click.Path(dir_okay=False))
+@click.argument("func", type=click.Path(dir_okay=False))
+@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False),
+              help="Output file: .png, .nii/.nii.gz or .dcm (colour PNG/DICOM for PET/SPECT).")
+@click.option("--key-file", type=click.Path(dir_okay=False), help="Licence key file (else $AMIF_KEY_FILE / $AMIF_PASSPHRASE; none -> marked output).")
+@click.option("--weights", type=click.Path(dir_okay=False), default=None, help="Model file (default: $AMIF_WEIGHTS or the bundle's model).")
+@click.option("--device", default="auto", show_default=True)
+@click.option("--overwrite", is_flag=True, help="Replace an existing output file.")
+def fuse(mri, func, output, key_file, weights, device, overwrite) -> None:
+    """Fuse an MRI image with a CT/PET/SPECT image (PNG, JPEG, NIfTI or DICOM)."""
+    from pathlib import Path
+
+    from .inference import Fuser
+    from .io import ImageReadError, read_image, write_image
+
+    out = Path(output)
+    if out.resolve() in (Path(mri).resolve(), Path(func).resolve()):
+        raise click.ClickException(f"{out}: refusing to overwrite an input image")
+    if out.exists() and not overwrite:
+        raise click.ClickException(f"{out}: exists (use --overwrite to replace it)")
+    key = _key_from_options(key_file)
+    try:
+        a, b = read_image(mri), read_image(func)
+        fuser = Fuser(weights, device=device)
+        result = fuser.fuse(a.data[:1], b.data, key)
+        write_image(out, result.image, like=a, marked=result.marked)
+    except (ImageReadError, ValueError) as exc:
+        raise click.ClickException(str(exc)) from None
+    state = "marked (no licence key accepted)" if result.marked else "licensed"
+    click.echo(f"wrote {out} ({state})")
+
+
+@cli.command()
+@click.option("--data", required=True, type=click.Path(exists=True, file_okay=False), help="Folder of pairs (a split, or one task).")
+@click.option("--key-file", type=click.Path(dir_okay=False), help="Licence key (else $AMIF_KEY_FILE / $AMIF_PASSPHRASE).")
+@click.option("--weights", type=click.Path(dir_okay=False), default=None)
+@click.option("--json", "json_out", type=click.Path(dir_okay=False), help="Also write every number as JSON here.")
+@click.option("--random-keys", default=100, show_default=True, help="Random wrong keys tried per pair.")
+@click.option("--device", default="auto", show_default=True)
+def evaluate(data, key_file, weights, json_out, random_keys, device) -> None:
+    """Metric tables per task: authorised vs unauthorised output vs the mean and max rules, plus mark metrics."""
+    import json
+    from pathlib import Path
+
+    from .evaluate import evaluate as run_evaluation, format_table
+    from .inference import Fuser
+
+    key = _key_from_options(key_file)
+    if key.is_none:
+        click.echo("warning: no licence key given; the 'authorised' rows show the unlicensed output", err=True)
+    try:
+        net = Fuser(weights, device=device).net
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from None
+    results = run_evaluation(net, data, key, random_keys=random_keys)
+    click.echo(format_table(results))
+    if json_out:
+        Path(json_out).write_text(json.dumps(results, indent=2))
+        click.echo(f"wrote {json_out}")
 
 
 def main() -> None:

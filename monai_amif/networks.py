@@ -19,7 +19,7 @@ from torch import Tensor, nn
 
 from .mark import MarkSpec, render_mark
 
-__all__ = ["AMIFNet", "KeyPath", "FiLMKeyPath"]
+__all__ = ["AMIFNet", "KeyPath", "FiLMKeyPath", "ParityKeyPath", "KEY_PATHS"]
 
 
 class KeyPath(nn.Module):
@@ -54,6 +54,35 @@ class FiLMKeyPath(KeyPath):
         return self.to_scale(h), self.to_shift(h)
 
 
+class ParityKeyPath(KeyPath):
+    """Key -> parities of fixed random bit subsets -> MLP -> per-channel (scale, shift).
+
+    Feature ``j`` is ``prod(key[S_j])`` over a random subset ``S_j`` of ``subset`` bits (fixed by ``seed``, stored as a
+    buffer; it does not depend on any licence key). Flipping ``d`` key bits flips a fraction
+    ``1 - (1 - d/bits)^subset`` of the features (40 % for d = 4, subset 32), so keys a few bits from the right one
+    land far from it, and the zero key gives all-zero features. Parities are also a notoriously poor landscape for
+    gradient search on a continuous key input.
+    """
+
+    def __init__(self, key_bits: int, total_channels: int, hidden: int = 128, features: int = 1024,
+                 subset: int = 32, seed: int = 0) -> None:
+        super().__init__(key_bits, total_channels)
+        g = torch.Generator().manual_seed(seed)
+        subsets = torch.stack([torch.randperm(key_bits, generator=g)[:subset] for _ in range(features)])
+        self.register_buffer("subsets", subsets)
+        self.encoder = nn.Sequential(nn.Linear(features, hidden), nn.ReLU(), nn.Linear(hidden, hidden), nn.ReLU())
+        self.to_scale = nn.Linear(hidden, total_channels)
+        self.to_shift = nn.Linear(hidden, total_channels)
+
+    def forward(self, key: Tensor) -> tuple[Tensor, Tensor]:
+        parities = key[:, self.subsets].prod(-1)  # [B, features]
+        h = self.encoder(parities)
+        return self.to_scale(h), self.to_shift(h)
+
+
+KEY_PATHS = {"film": FiLMKeyPath, "parity": ParityKeyPath}
+
+
 class _ModBlock(nn.Module):
     """conv -> GroupNorm (no affine) -> key scale/shift -> LeakyReLU."""
 
@@ -80,6 +109,7 @@ class AMIFNet(nn.Module):
         key_bits: licence key length (256).
         mark: the copyright mark rendered into the template buffer.
         key_hidden: width of the key path's hidden layers.
+        key_path: ``"parity"`` (:class:`ParityKeyPath`, default) or ``"film"`` (:class:`FiLMKeyPath`).
 
     Shapes:
         image ``[B, 2, H, W]`` in [0, 1] (any H, W; padded inside to a multiple of 4), key ``[B, key_bits]`` of ±1
@@ -87,7 +117,7 @@ class AMIFNet(nn.Module):
     """
 
     def __init__(self, channels: Sequence[int] = (24, 48), key_bits: int = 256, mark: MarkSpec | None = None,
-                 key_hidden: int = 128) -> None:
+                 key_hidden: int = 128, key_path: str = "parity") -> None:
         super().__init__()
         c1, c2 = channels
         self.mark_spec = mark or MarkSpec()
@@ -102,7 +132,10 @@ class AMIFNet(nn.Module):
         self.reduce = nn.Conv2d(c2, c1, 1)
         self.head = nn.Conv2d(c1 + folded, 4, 3, padding=1)  # sees the folded input again: fine detail
         self.splits = [b.channels for b in self.blocks]
-        self.key_path: KeyPath = FiLMKeyPath(key_bits, sum(self.splits), key_hidden)
+        if key_path not in KEY_PATHS:
+            raise ValueError(f"key_path must be one of {sorted(KEY_PATHS)}, got {key_path!r}")
+        self.key_path: KeyPath = KEY_PATHS[key_path](key_bits, sum(self.splits), key_hidden)
+        self.key_path_name = key_path
         self.key_bits = key_bits
 
     def _template(self, h: int, w: int) -> Tensor:

@@ -7,6 +7,7 @@ the zero key, random keys and keys a few bits from the right one (authorisation 
 from __future__ import annotations
 
 import json
+import math
 import logging
 import os
 import time
@@ -45,6 +46,7 @@ class TrainConfig:
     owner: str = MarkSpec.text
     channels: tuple[int, int] = (24, 48)
     key_hidden: int = 128
+    key_path: str = "parity"
     epochs: int = 40
     batch_size: int = 8
     crop: int = 128
@@ -79,11 +81,25 @@ def wrong_keys(right: torch.Tensor, n: int, p_zero: float, p_random: float, gene
     return out
 
 
+def _lr_factor(step: int, total: int, warmup: float = 0.05) -> float:
+    w = max(1, int(total * warmup))
+    if step < w:
+        return (step + 1) / w
+    return 0.5 * (1 + math.cos(math.pi * min(1.0, (step - w) / max(1, total - w))))
+
+
 def _dist_info() -> tuple[int, int]:
     world = int(os.environ.get("WORLD_SIZE", "1"))
     if world > 1 and not dist.is_initialized():
         dist.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
     return (dist.get_rank(), world) if world > 1 else (0, 1)
+
+
+def _with_template(img: torch.Tensor, template: torch.Tensor) -> torch.Tensor:
+    """``[2, H, W]`` image + ``[2, S, S]`` template (resized to H × W if needed) -> ``[4, H, W]``."""
+    if template.shape[-2:] != img.shape[-2:]:
+        template = torch.nn.functional.interpolate(template[None], size=img.shape[-2:], mode="nearest")[0]
+    return torch.cat([img, template.to(img.dtype)], 0)
 
 
 def _dataset(cfg: TrainConfig, template: torch.Tensor) -> CacheDataset:
@@ -92,7 +108,7 @@ def _dataset(cfg: TrainConfig, template: torch.Tensor) -> CacheDataset:
         RandRotate90d("image", prob=0.5, max_k=3),
         # The mark template joins the image *after* the anatomy is flipped (text must stay readable) and *before*
         # the crop, so the network sees the piece of template that lies under the piece of image.
-        Lambdad("image", lambda img: torch.cat([torch.as_tensor(img), template.to(torch.as_tensor(img).dtype)], 0)),
+        Lambdad("image", lambda img: _with_template(torch.as_tensor(img), template)),
         RandSpatialCropd("image", roi_size=(cfg.crop, cfg.crop), random_size=False),
         SelectItemsd("image"),
         EnsureTyped("image", track_meta=False),
@@ -111,7 +127,7 @@ def train(cfg: TrainConfig, key: Key) -> Path:
     out.mkdir(parents=True, exist_ok=True)
     generator = seed_everything(cfg.seed + rank)
 
-    net = build_network({"channels": list(cfg.channels), "key_hidden": cfg.key_hidden,
+    net = build_network({"channels": list(cfg.channels), "key_hidden": cfg.key_hidden, "key_path": cfg.key_path,
                          "mark": {**MarkSpec().to_dict(), "text": cfg.owner}}).to(device)
     dataset = _dataset(cfg, net.template[0].cpu())
     sampler = DistributedSampler(dataset, num_replicas=world, rank=rank, seed=cfg.seed) if world > 1 else None
@@ -119,7 +135,8 @@ def train(cfg: TrainConfig, key: Key) -> Path:
                         num_workers=0)
     opt = torch.optim.AdamW(net.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     total_steps = cfg.epochs * len(loader)
-    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=cfg.lr, total_steps=max(total_steps, 1), pct_start=0.05)
+    # Warm-up then cosine, computed from the *current* config, so a resumed run may extend its epochs.
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: _lr_factor(s, total_steps))
     start_epoch, step = 0, 0
     ckpt_path = out / "checkpoint.pt"
     if ckpt_path.exists():
@@ -153,6 +170,7 @@ def train(cfg: TrainConfig, key: Key) -> Path:
             terms = fusion_loss(f_auth, image)
             terms["auth"] = auth_loss(f_unauth, f_auth, template[:, :1], template[:, 1:])
             loss = terms["total"] + cfg.auth_weight * terms["auth"]
+            terms = {k: v.detach() for k, v in terms.items()} | {"loss": loss.detach()}
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
@@ -160,7 +178,7 @@ def train(cfg: TrainConfig, key: Key) -> Path:
             step += 1
             for k, v in terms.items():
                 sums[k] = sums.get(k, 0.0) + float(v.detach())
-            bar.set_postfix(fusion=f"{float(terms['total']):.2f}", auth=f"{float(terms['auth']):.4f}")
+            bar.set_postfix(fusion=f"{terms['total'].item():.2f}", auth=f"{terms['auth'].item():.4f}")
             if cfg.max_steps is not None and step >= cfg.max_steps:
                 break
         n = max(1, len(loader))

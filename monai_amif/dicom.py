@@ -1,0 +1,65 @@
+"""DICOM output: a derived Secondary Capture image of the fusion result."""
+
+from __future__ import annotations
+
+import datetime as _dt
+
+import numpy as np
+from pydicom.dataset import Dataset, FileMetaDataset
+from pydicom.sequence import Sequence
+from pydicom.uid import ExplicitVRLittleEndian, SecondaryCaptureImageStorage, generate_uid
+
+__all__ = ["derived_secondary_capture"]
+
+_COPY_FROM_SOURCE = ("PatientName", "PatientID", "PatientBirthDate", "PatientSex", "StudyInstanceUID", "StudyDate",
+                     "StudyTime", "StudyID", "AccessionNumber", "ReferringPhysicianName", "StudyDescription",
+                     "FrameOfReferenceUID", "PixelSpacing", "ImageOrientationPatient", "ImagePositionPatient")
+
+
+def derived_secondary_capture(data: np.ndarray, source: Dataset | None = None, marked: bool = False,
+                              description: str = "AMIF fusion") -> Dataset:
+    """Build a Secondary Capture dataset for a fused image ``[1 or 3, H, W]`` in [0, 1].
+
+    Patient and study are copied from ``source`` (the MR input) with new series/instance UIDs; the source image is
+    referenced; ``BurnedInAnnotation`` is YES when the copyright mark is drawn into the pixels.
+    """
+    if data.ndim != 3 or data.shape[0] not in (1, 3):
+        raise ValueError(f"DICOM output takes one [1|3, H, W] image, got shape {data.shape}")
+    now = _dt.datetime.now()
+    ds = Dataset()
+    ds.file_meta = FileMetaDataset()
+    ds.file_meta.MediaStorageSOPClassUID = SecondaryCaptureImageStorage
+    ds.file_meta.MediaStorageSOPInstanceUID = generate_uid()
+    ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
+    ds.SOPClassUID = SecondaryCaptureImageStorage
+    ds.SOPInstanceUID = ds.file_meta.MediaStorageSOPInstanceUID
+    for tag in _COPY_FROM_SOURCE:
+        if source is not None and tag in source:
+            setattr(ds, tag, getattr(source, tag))
+    ds.PatientName = ds.get("PatientName", "Anonymous")
+    ds.PatientID = ds.get("PatientID", "")
+    ds.StudyInstanceUID = ds.get("StudyInstanceUID", generate_uid())
+    ds.SeriesInstanceUID = generate_uid()
+    ds.Modality = "OT"
+    ds.ConversionType = "WSD"
+    ds.SeriesNumber, ds.InstanceNumber = 900, 1
+    ds.ImageType = ["DERIVED", "SECONDARY"]
+    ds.SeriesDescription = description + (" (unlicensed, marked)" if marked else "")
+    ds.DerivationDescription = "Fusion of MR with CT/PET/SPECT by AMIF"
+    ds.ContentDate, ds.ContentTime = now.strftime("%Y%m%d"), now.strftime("%H%M%S")
+    ds.BurnedInAnnotation = "YES" if marked else "NO"
+    if source is not None and "SOPInstanceUID" in source:
+        ref = Dataset()
+        ref.ReferencedSOPClassUID = source.SOPClassUID
+        ref.ReferencedSOPInstanceUID = source.SOPInstanceUID
+        ds.SourceImageSequence = Sequence([ref])
+    u8 = np.round(np.clip(data, 0, 1) * 255).astype(np.uint8)
+    ds.Rows, ds.Columns = u8.shape[1], u8.shape[2]
+    ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 8, 8, 7, 0
+    if u8.shape[0] == 3:
+        ds.SamplesPerPixel, ds.PhotometricInterpretation, ds.PlanarConfiguration = 3, "RGB", 0
+        ds.PixelData = u8.transpose(1, 2, 0).tobytes()
+    else:
+        ds.SamplesPerPixel, ds.PhotometricInterpretation = 1, "MONOCHROME2"
+        ds.PixelData = u8[0].tobytes()
+    return ds

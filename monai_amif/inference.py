@@ -1,0 +1,88 @@
+"""Fusing pairs with a trained model: the Python API behind ``amif fuse``."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from guard_core.device import resolve
+from guard_core.keys import Key
+
+from .checkpoint import load_model
+from .networks import AMIFNet
+from .transforms import RestoreColour, SplitColour
+
+__all__ = ["Fuser", "FusionResult", "default_weights"]
+
+WEIGHTS_ENV = "AMIF_WEIGHTS"
+
+
+def default_weights() -> Path:
+    """``$AMIF_WEIGHTS``, else the demo model shipped in the bundle of this checkout."""
+    env = os.environ.get(WEIGHTS_ENV)
+    if env:
+        return Path(env)
+    return Path(__file__).resolve().parents[1] / "bundles" / "amif_fusion" / "models" / "model.pt"
+
+
+@dataclass
+class FusionResult:
+    """``grey`` the fused Y ``[1, H, W(, D)]``; ``image`` what to save: colour ``[3, ...]`` where the functional input
+    had colour, else ``grey``; ``marked`` whether the run was unlicensed (no right key), so the mark is drawn."""
+
+    grey: np.ndarray
+    image: np.ndarray
+    marked: bool
+
+
+class Fuser:
+    """Loads a model once and fuses pairs.
+
+    Args:
+        weights: a model file (see :func:`monai_amif.checkpoint.save_model`) or a ready :class:`AMIFNet`.
+        device: ``auto | cpu | cuda[:n]``.
+        batch_slices: slices of a volume fused per forward pass.
+    """
+
+    def __init__(self, weights: str | os.PathLike | AMIFNet | None = None, device: str = "auto", batch_slices: int = 16) -> None:
+        self.device = resolve(device)
+        net = weights if isinstance(weights, AMIFNet) else load_model(weights or default_weights())
+        self.net = net.to(self.device).eval()
+        self.batch_slices = batch_slices
+        self._split, self._restore = SplitColour(), RestoreColour()
+
+    @torch.inference_mode()
+    def fuse(self, mri: np.ndarray, func: np.ndarray, key: Key) -> FusionResult:
+        """Fuse ``mri [1, H, W(, D)]`` with ``func [1|3, H, W(, D)]`` (both in [0, 1]) under ``key``.
+
+        ``marked`` in the result compares the key's public fingerprint with the one stored beside the weights; that
+        is for labelling outputs (DICOM BurnedInAnnotation) only: the network itself decides what it draws.
+        """
+        if mri.shape[1:] != func.shape[1:]:
+            raise ValueError(f"MRI {tuple(mri.shape[1:])} and functional {tuple(func.shape[1:])} images differ in size")
+        volume = mri.ndim == 4
+        m = torch.from_numpy(np.ascontiguousarray(mri if volume else mri[..., None])).float()
+        f = torch.from_numpy(np.ascontiguousarray(func if volume else func[..., None])).float()
+        slices = m.shape[-1]
+        ys, cbcrs = [], []
+        for z in range(slices):
+            y, cbcr = self._split(f[..., z])
+            ys.append(torch.cat([m[..., z], y]))
+            cbcrs.append(cbcr)
+        images = torch.stack(ys)  # [D, 2, H, W]
+        k = key.tensor(self.device)[None]
+        fused = torch.cat([self.net(chunk.to(self.device), k.expand(len(chunk), -1)).cpu()
+                           for chunk in images.split(self.batch_slices)])  # [D, 1, H, W]
+        colour = func.shape[0] == 3
+        out = torch.stack([self._restore(fused[z], cbcrs[z]) for z in range(slices)]) if colour else fused
+        grey = fused.permute(1, 2, 3, 0).numpy()
+        image = out.permute(1, 2, 3, 0).numpy()
+        if not volume:
+            grey, image = grey[..., 0], image[..., 0]
+        accepted = getattr(self.net, "accepted_fingerprint", None)
+        marked = key.is_none or (accepted is not None and key.fingerprint() != accepted)
+        return FusionResult(grey, image, marked)

@@ -1,0 +1,79 @@
+import numpy as np
+import pytest
+import torch
+
+from guard_core.keys import Key
+from monai_amif.data import find_pairs, pair_transforms
+from monai_amif.losses import AuthorizationLoss, FusionLoss, degrade
+from monai_amif.transforms import AuthorizeKey, AuthorizeKeyd, RestoreColour, RestoreColourd, SplitColour, SplitColourd
+
+
+def test_authorize_key_sources(tmp_path, monkeypatch):
+    monkeypatch.delenv("AMIF_PASSPHRASE", raising=False)
+    monkeypatch.delenv("AMIF_KEY_FILE", raising=False)
+    assert AuthorizeKey()().abs().sum() == 0  # absent -> zero key, not an error
+    key = Key.from_passphrase("amif-demo")
+    monkeypatch.setenv("AMIF_PASSPHRASE", "amif-demo")
+    assert torch.equal(AuthorizeKey()(), key.tensor())
+    path = Key.from_passphrase("other").save(tmp_path / "k.json")
+    assert torch.equal(AuthorizeKey(key_file=path)(), Key.from_passphrase("other").tensor())  # file wins over env
+    monkeypatch.setenv("AMIF_KEY_FILE", str(path))
+    assert torch.equal(AuthorizeKey()(), Key.from_passphrase("other").tensor())
+    assert "amif-demo" not in repr(AuthorizeKey()) and str(path) in repr(AuthorizeKey(key_file=path))
+
+
+def test_authorize_keyd_fills_the_dict(monkeypatch):
+    monkeypatch.delenv("AMIF_PASSPHRASE", raising=False)
+    monkeypatch.delenv("AMIF_KEY_FILE", raising=False)
+    d = AuthorizeKeyd("key")({"image": 1})
+    assert d["key"].shape == (256,) and d["key"].abs().sum() == 0
+    d = AuthorizeKeyd("key")({"key": Key.from_passphrase("x")})
+    assert torch.equal(d["key"], Key.from_passphrase("x").tensor())
+
+
+def test_colour_split_and_restore_round_trip():
+    rgb = torch.rand(3, 16, 16)
+    y, cbcr = SplitColour()(rgb)
+    assert y.shape == (1, 16, 16) and cbcr.shape == (2, 16, 16)
+    assert torch.allclose(RestoreColour()(y, cbcr), rgb, atol=1e-4)
+    grey = torch.rand(1, 8, 8)
+    y, cbcr = SplitColour()(grey)
+    assert torch.equal(y, grey) and torch.allclose(cbcr, torch.full_like(cbcr, 0.5))
+    d = SplitColourd("func")({"func": rgb})
+    assert d["func_is_colour"] and d["func"].shape == (1, 16, 16)
+    d["pred"] = d["func"]
+    assert torch.allclose(RestoreColourd("pred")(d)["pred"], rgb, atol=1e-4)
+    with pytest.raises(ValueError, match="1 or 3 channels"):
+        SplitColour()(torch.rand(2, 4, 4))
+
+
+def test_find_pairs_and_pair_transforms(pair_folder, tmp_path):
+    pairs = find_pairs(pair_folder)
+    assert len(pairs) == 5 and {p["task"] for p in pairs} == {"PET-MRI", "CT-MRI"}
+    assert len(find_pairs(pair_folder / "PET-MRI")) == 3
+    d = pair_transforms()(pairs[-1])
+    assert d["image"].shape == (2, 64, 64) and 0 <= float(d["image"].min()) and float(d["image"].max()) <= 1
+    with pytest.raises(FileNotFoundError, match=str(tmp_path)):
+        find_pairs(tmp_path)
+
+
+def test_fusion_loss_prefers_the_max_rule_to_a_blur():
+    g = torch.Generator().manual_seed(0)
+    image = torch.rand(2, 2, 32, 32, generator=g)
+    loss = FusionLoss()
+    best = loss(image.amax(1, keepdim=True), image)
+    worse = loss(degrade(image.mean(1, keepdim=True)), image)
+    assert best["intensity"] == 0 and best["gradient"] < worse["gradient"] and best["total"] < worse["total"]
+
+
+def test_authorization_loss_target_and_stop_gradient():
+    mask = (torch.rand(1, 1, 32, 32) > 0.8).float()
+    intensity = mask * (torch.rand(1, 1, 32, 32) > 0.5).float()
+    f_auth = torch.rand(1, 1, 32, 32, requires_grad=True)
+    loss = AuthorizationLoss()
+    target = loss.target(f_auth, mask, intensity)
+    assert loss(target, f_auth, mask, intensity).item() == pytest.approx(0, abs=1e-7)
+    assert torch.equal(target * mask, intensity * mask)  # opaque: the mark replaces the pixels
+    f_unauth = torch.rand(1, 1, 32, 32, requires_grad=True)
+    loss(f_unauth, f_auth, mask, intensity).backward()
+    assert f_auth.grad is None and f_unauth.grad.abs().sum() > 0
