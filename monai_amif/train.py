@@ -54,7 +54,7 @@ class TrainConfig:
     weight_decay: float = 1e-4
     auth_weight: float = 100.0
     degrade_sigma: float = 3.0
-    loss_weights: tuple[float, float, float] = (20.0, 100.0, 50.0)
+    loss_weights: tuple[float, float, float] = (100.0, 100.0, 50.0)  # intensity, gradient, SSIM (see note)
     p_zero: float = 0.2
     p_random: float = 0.3
     seed: int = 0

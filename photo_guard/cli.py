@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import sys
+from pathlib import Path
 
 import click
 
@@ -13,6 +15,93 @@ from . import __version__
 @click.version_option(__version__, prog_name="photo-guard")
 def cli() -> None:
     """photo_guard: protect photos before they leave your library, so VLMs fine-tuned on them learn nothing of you."""
+
+
+def _rank_world() -> tuple[int, int]:
+    return int(os.environ.get("RANK", "0")), int(os.environ.get("WORLD_SIZE", "1"))
+
+
+@cli.command()
+@click.argument("paths", nargs=-1, required=True, type=click.Path())
+@click.option("-o", "--out", "out_dir", type=click.Path(file_okay=False), help="Output folder (names are kept).")
+@click.option("--in-place", is_flag=True, help="Replace the originals (a .orig backup of each is kept).")
+@click.option("--strength", type=click.Choice(["low", "default", "strong"]), default="default", show_default=True,
+              help="Budget ε = 4, 8 or 16 /255.")
+@click.option("--encoders", default="sface,efficientnet_lite0", show_default=True, help="Comma-separated encoder ensemble.")
+@click.option("--steps", default=40, show_default=True)
+@click.option("--strip-gps", is_flag=True, help="Drop GPS position from EXIF (other EXIF is kept).")
+@click.option("--device", default="auto", show_default=True)
+@click.option("--set-size", default=16, show_default=True, help="Photos optimised together.")
+def protect(paths, out_dir, in_place, strength, encoders, steps, strip_gps, device, set_size) -> None:
+    """Protect photos (files or folders) as one owner's set. Exit code = number of photos that failed."""
+    from tqdm import tqdm
+
+    from .batch import collect_photos, protect_files
+    from .encoders import EncoderUnavailable
+    from .protect import ProtectConfig
+
+    if not out_dir and not in_place:
+        raise click.UsageError("give -o/--out DIR, or --in-place to replace the originals")
+    files = collect_photos(paths)
+    rank, world = _rank_world()
+    files = files[rank::world]  # under torchrun each process takes its share
+    cfg = ProtectConfig(strength=strength, steps=steps, encoders=tuple(e for e in encoders.split(",") if e), device=device)
+    bar = tqdm(total=len(files), unit="photo", disable=rank != 0 or not files)
+    try:
+        report = protect_files(files, Path(out_dir) if out_dir else None, cfg, in_place=in_place, strip_gps=strip_gps,
+                               set_size=set_size, on_photo=lambda _: bar.update(1))
+    except EncoderUnavailable as exc:
+        raise click.ClickException(str(exc)) from None
+    bar.update(len(report.skipped))
+    bar.close()
+    for _, message in report.failed:
+        click.echo(f"error: {message}", err=True)
+    click.echo(f"protected {len(report.protected)}, skipped {len(report.skipped)} already done, failed {len(report.failed)}"
+               + (f"; outputs in {Path(out_dir).resolve()}" if out_dir else ""))
+    sys.exit(min(len(report.failed), 100))
+
+
+@cli.command()
+@click.argument("protected", type=click.Path(exists=True, dir_okay=False))
+@click.option("--original", required=True, type=click.Path(exists=True, dir_okay=False))
+@click.option("--encoders", default="sface,efficientnet_lite0", show_default=True)
+def verify(protected, original, encoders) -> None:
+    """Measure a protected photo against its original: budget, PSNR, SSIM, per-encoder embedding shift."""
+    import torch
+    import torch.nn.functional as F
+
+    from guard_core import ops, quality
+
+    from .encoders import build_encoder
+    from .faces import face_alignments
+    from .photo_io import PhotoError, load_rgb
+
+    try:
+        a, b = load_rgb(original)[None], load_rgb(protected)[None]
+    except PhotoError as exc:
+        raise click.ClickException(str(exc)) from None
+    if a.shape != b.shape:
+        raise click.ClickException(f"{protected}: size {tuple(b.shape[-2:])} differs from the original's {tuple(a.shape[-2:])}")
+    click.echo(f"L-inf: {float(quality.linf(a, b)[0]) * 255:.1f}/255  PSNR: {float(quality.psnr(a, b, 1.0)[0]):.2f} dB  "
+               f"SSIM: {float(quality.ssim(a, b, 1.0)[0]):.4f}")
+    s = min(1.0, 320 / max(a.shape[-2:]))
+    size = (round(a.shape[-2] * s), round(a.shape[-1] * s))
+    a, b = ops.resize(a, size), ops.resize(b, size)
+    align, _ = face_alignments(a)
+    with torch.inference_mode():
+        for name in encoders.split(","):
+            e = build_encoder(name)
+            cos = F.cosine_similarity(e.embed(a, align if e.face else None), e.embed(b, align if e.face else None))
+            click.echo(f"{name}: cosine(protected, original) = {float(cos[0]):.3f}")
+
+
+@cli.command()
+def encoders() -> None:
+    """List the encoders and whether each can be used here (and why not)."""
+    from .encoders import available_encoders
+
+    for name, status in available_encoders().items():
+        click.echo(f"{name}: {status}")
 
 
 def main() -> None:

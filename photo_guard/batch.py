@@ -1,0 +1,112 @@
+"""Protecting folders of photos: output naming, a per-folder manifest, skipping finished work, surviving bad files.
+
+The manifest (``photo_guard_manifest.json`` in each output folder) records the parameters and, per photo, the source's
+content hash and the measured figures. A photo whose source hash and parameters are already in the manifest, with its
+output present, is skipped, so a crash mid-batch loses nothing and a re-run does only what is left.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Iterable
+
+from .photo_io import SUPPORTED_SUFFIXES, PhotoError, read_photo, sha256_file, write_photo
+from .protect import ProtectConfig, protect_set
+
+__all__ = ["MANIFEST_NAME", "BatchReport", "collect_photos", "protect_files", "Manifest"]
+
+log = logging.getLogger(__name__)
+MANIFEST_NAME = "photo_guard_manifest.json"
+
+
+def collect_photos(paths: Iterable[str | os.PathLike]) -> list[Path]:
+    """Expand files and folders (recursively) into photo files, in a stable order."""
+    out: list[Path] = []
+    for p in map(Path, paths):
+        if p.is_dir():
+            out += sorted(f for f in p.rglob("*") if f.is_file() and f.suffix.lower() in SUPPORTED_SUFFIXES)
+        else:
+            out.append(p)
+    return out
+
+
+class Manifest:
+    """The JSON record of one output folder, written atomically after every photo."""
+
+    def __init__(self, folder: Path) -> None:
+        self.path = folder / MANIFEST_NAME
+        self.data = {"format": "photo_guard-manifest", "version": 1, "photos": {}}
+        if self.path.exists():
+            try:
+                self.data = json.loads(self.path.read_text(encoding="utf-8"))
+            except (OSError, json.JSONDecodeError):
+                log.warning("%s: unreadable manifest; starting a new one", self.path)
+
+    def done(self, name: str, source_hash: str, params: dict) -> bool:
+        entry = self.data["photos"].get(name)
+        return bool(entry and entry["source_sha256"] == source_hash and entry["params"] == params
+                    and (self.path.parent / name).exists())
+
+    def record(self, name: str, entry: dict) -> None:
+        self.data["photos"][name] = entry
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=".manifest-", dir=self.path.parent)
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            json.dump(self.data, f, indent=1)
+        os.replace(tmp, self.path)
+
+
+@dataclass
+class BatchReport:
+    protected: list[Path] = field(default_factory=list)
+    skipped: list[Path] = field(default_factory=list)
+    failed: list[tuple[Path, str]] = field(default_factory=list)
+
+
+def protect_files(files: list[Path], out_dir: Path | None, config: ProtectConfig, in_place: bool = False,
+                  strip_gps: bool = False, set_size: int = 16, on_photo: Callable[[Path], None] | None = None) -> BatchReport:
+    """Protect ``files`` as one owner's set (in sets of ``set_size``), writing to ``out_dir`` (or in place)."""
+    if out_dir is None and not in_place:
+        raise ValueError("give an output folder, or ask for in-place protection explicitly")
+    report = BatchReport()
+    params = json.loads(json.dumps(config.to_dict()))  # as stored: tuples become lists
+    todo = []
+    for f in files:
+        dest_dir = f.parent if in_place else Path(out_dir)
+        try:
+            digest = sha256_file(f)
+        except OSError as exc:
+            report.failed.append((f, f"{f}: cannot read ({exc.strerror or exc})"))
+            continue
+        if Manifest(dest_dir).done(f.name, digest, params):
+            report.skipped.append(f)
+            continue
+        todo.append((f, digest, dest_dir))
+    for start in range(0, len(todo), set_size):
+        chunk, photos = [], []
+        for f, digest, dest_dir in todo[start:start + set_size]:
+            try:
+                photos.append(read_photo(f))
+                chunk.append((f, digest, dest_dir))
+            except PhotoError as exc:
+                report.failed.append((f, str(exc)))
+        if not photos:
+            continue
+        results = protect_set([p.pixels for p in photos], config)
+        for (f, digest, dest_dir), photo, result in zip(chunk, photos, results):
+            try:
+                out = write_photo(photo, result.pixels, dest_dir / f.name, strip_gps=strip_gps, in_place=in_place)
+            except (PhotoError, OSError) as exc:
+                report.failed.append((f, str(exc) if isinstance(exc, PhotoError) else f"{f}: cannot write ({exc})"))
+                continue
+            Manifest(dest_dir).record(f.name, {"source": str(f), "source_sha256": digest, "output_sha256": sha256_file(out),
+                                               "params": params, **result.stats})
+            report.protected.append(out)
+            if on_photo:
+                on_photo(out)
+    return report

@@ -1,0 +1,57 @@
+"""Vision encoders photo_guard optimises against and evaluates with.
+
+``build_encoder(name)`` makes one by name; ``available_encoders()`` says which can be built here and why not the rest.
+Built-in names: ``sface`` (face identity, offline), ``efficientnet_lite0`` (ImageNet features, offline), and the VLM
+vision towers ``clip-vit-l-336``, ``siglip``, ``qwen2-vl`` loaded from a local folder or the Hugging Face cache.
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+from .base import Encoder, EncoderUnavailable
+
+__all__ = ["Encoder", "EncoderUnavailable", "ENCODERS", "build_encoder", "available_encoders", "DEFAULT_ENCODERS"]
+
+DEFAULT_ENCODERS = ("sface", "efficientnet_lite0")
+
+
+def _sface() -> Encoder:
+    from .sface import SFaceEncoder
+
+    return SFaceEncoder()
+
+
+def _effnet() -> Encoder:
+    from .efficientnet import EfficientNetLite0Encoder
+
+    return EfficientNetLite0Encoder()
+
+
+ENCODERS: dict[str, Callable[[], Encoder]] = {"sface": _sface, "efficientnet_lite0": _effnet}
+_CACHE: dict[str, Encoder] = {}
+
+
+def build_encoder(name: str) -> Encoder:
+    """Build (once per process) the encoder called ``name``.
+
+    Raises:
+        EncoderUnavailable: unknown name, or its weights/packages are missing here.
+    """
+    if name not in ENCODERS:
+        raise EncoderUnavailable(f"unknown encoder {name!r}; known: {', '.join(sorted(ENCODERS))}")
+    if name not in _CACHE:
+        _CACHE[name] = ENCODERS[name]().eval()
+    return _CACHE[name]
+
+
+def available_encoders() -> dict[str, str]:
+    """``{name: "ok" | reason it cannot be built here}``."""
+    out = {}
+    for name in sorted(ENCODERS):
+        try:
+            build_encoder(name)
+            out[name] = "ok"
+        except EncoderUnavailable as exc:
+            out[name] = str(exc)
+    return out

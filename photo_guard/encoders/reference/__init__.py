@@ -1,0 +1,1 @@
+"""Reference means per encoder (``<name>.npy``), made by ``python -m photo_guard.encoders.make_reference``."""

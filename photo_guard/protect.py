@@ -1,0 +1,190 @@
+"""DP2-VL: a dataset-level perturbation that moves a photo set's embeddings into the antithetical region.
+
+For a set of photos of one person and an ensemble of encoders ``f_e``:
+
+1. clean centred embeddings ``z = f_e(x) - μ_e``; the set's centroid ``c_e = normalise(mean(normalise(z)))``;
+2. a target ``t_e``: ``-c_e`` (antithetical, default), ``-normalise(z_i)`` per photo, or a fixed anchor;
+3. minimise ``Σ_e [cos(f_e(x + δ) - μ_e, c_e) - cos(f_e(x + δ) - μ_e, t_e)]`` under ``|δ| <= ε`` with expectation over
+   sharing transforms (JPEG, resize, blur, crop, flip, face re-alignment), so a model fine-tuned on the set learns
+   features that do not fire on clean photos of the person.
+
+δ is optimised at a working resolution (the encoders see no more than that) and carried to full resolution; the
+budget is shaped by local texture so smooth skin and sky get less of it (imperceptibility).
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Literal, Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from guard_core import eot, ops, quality
+from guard_core.device import resolve
+from guard_core.pgd import PGD, PGDConfig
+
+from .encoders import DEFAULT_ENCODERS, Encoder, build_encoder
+from .faces import face_alignments
+
+__all__ = ["STRENGTHS", "ProtectConfig", "ProtectedPhoto", "protect_set", "perceptual_budget"]
+
+STRENGTHS = {"low": 4 / 255, "default": 8 / 255, "strong": 16 / 255}
+Target = Literal["antithetical", "per-photo", "anchor"]
+
+
+@dataclass
+class ProtectConfig:
+    """How to protect. ``strength`` picks ε (4/8/16 /255); the rest is for experiments."""
+
+    strength: str = "default"
+    steps: int = 40
+    encoders: tuple[str, ...] = DEFAULT_ENCODERS
+    target: Target = "antithetical"
+    eot_samples: int = 1
+    work_size: int = 320
+    perceptual: bool = True
+    quality_weight: float = 2.0
+    method: Literal["sign", "adam"] = "adam"
+    momentum: float = 0.0
+    chunk: int = 8
+    seed: int = 0
+    device: str = "auto"
+
+    @property
+    def eps(self) -> float:
+        if self.strength not in STRENGTHS:
+            raise ValueError(f"strength must be one of {', '.join(STRENGTHS)}, got {self.strength!r}")
+        return STRENGTHS[self.strength]
+
+    def to_dict(self) -> dict:
+        return {**asdict(self), "eps": self.eps}
+
+
+@dataclass
+class ProtectedPhoto:
+    """The protected pixels ``[3, H, W]`` (8-bit values in [0, 1]) and what was measured on them."""
+
+    pixels: Tensor
+    stats: dict = field(default_factory=dict)
+
+
+def perceptual_budget(images: Tensor, eps: float, floor: float = 0.25) -> Tensor:
+    """Per-pixel budget ``[B, 1, H, W]`` in ``[floor·ε, ε]``: full ε in texture and edges, less on smooth areas, where
+    the eye sees noise first (contrast masking)."""
+    y = ops.rgb_to_ycbcr(images)[:, :1]
+    mean = F.avg_pool2d(y, 5, 1, 2, count_include_pad=False)
+    std = (F.avg_pool2d(y * y, 5, 1, 2, count_include_pad=False) - mean * mean).clamp_min(0).sqrt()
+    scale = std.flatten(1).quantile(0.6, dim=1).clamp_min(1e-3).view(-1, 1, 1, 1)
+    return eps * (floor + (1 - floor) * (std / scale).clamp(0, 1))
+
+
+def _work_size(h: int, w: int, work: int) -> tuple[int, int]:
+    s = min(1.0, work / max(h, w))
+    return max(16, round(h * s)), max(16, round(w * s))
+
+
+def _unit(x: Tensor) -> Tensor:
+    return F.normalize(x, dim=-1)
+
+
+def protect_set(images: Sequence[Tensor], config: ProtectConfig | None = None, encoders: Sequence[Encoder] | None = None,
+                anchor: dict[str, Tensor] | None = None, progress=None) -> list[ProtectedPhoto]:
+    """Protect one person's photo set together.
+
+    Args:
+        images: ``[3, H, W]`` RGB tensors in [0, 1], any sizes.
+        config: :class:`ProtectConfig`.
+        encoders: ready encoders (else built from ``config.encoders``).
+        anchor: for ``target="anchor"``, a fixed target embedding per encoder name.
+        progress: optional callable ``(step, loss)`` per PGD step.
+    Returns:
+        one :class:`ProtectedPhoto` per input, in order.
+    """
+    cfg = config or ProtectConfig()
+    device = resolve(cfg.device)
+    encs = [e.to(device) for e in (encoders or [build_encoder(n) for n in cfg.encoders])]
+    # Each photo gets a working copy at its own aspect ratio; photos sharing a working shape are optimised together.
+    works = [ops.resize(img[None].to(device), _work_size(*img.shape[-2:], cfg.work_size))[0] for img in images]
+    groups: dict[tuple[int, int], list[int]] = {}
+    for i, w in enumerate(works):
+        groups.setdefault(tuple(w.shape[-2:]), []).append(i)
+    aligns = [face_alignments(w[None])[0][0] for w in works]
+    clean = _embed_all(encs, works, aligns, groups)
+    centroid = {n: _unit(_unit(z).mean(0)) for n, z in clean.items()}  # the whole set's centroid
+    target = _targets(cfg.target, clean, centroid, anchor, device)
+
+    eps = cfg.eps
+    transforms = [*eot.default_transforms(), eot.RandomAlign()] if cfg.eot_samples else []
+    step = eps / 4 if cfg.method == "adam" else 2.5 * eps / max(1, cfg.steps)
+    pgd = PGD(PGDConfig(eps=eps, steps=cfg.steps, step_size=step, method=cfg.method, momentum=cfg.momentum,
+                        eot_samples=max(1, cfg.eot_samples), seed=cfg.seed), transforms)
+    deltas: dict[int, Tensor] = {}
+    for idx in groups.values():
+        for chunk in (idx[i:i + cfg.chunk] for i in range(0, len(idx), cfg.chunk)):
+            x = torch.stack([works[i] for i in chunk])
+            align = torch.stack([aligns[i] for i in chunk])
+            tgt = {n: t[chunk] for n, t in target.items()}
+
+            def loss_fn(adv: Tensor, align=align, tgt=tgt, x=x) -> Tensor:
+                # SSIM to the clean photo keeps the change where the eye does not look for it.
+                total = cfg.quality_weight * (1 - ops.ssim(adv, x, 1.0)) if cfg.quality_weight else adv.new_zeros(adv.shape[0])
+                for e in encs:
+                    z = e.embed(adv, align if e.face else None)
+                    total = total + F.cosine_similarity(z, centroid[e.name][None], dim=-1) - F.cosine_similarity(z, tgt[e.name], dim=-1)
+                return total
+
+            budget = perceptual_budget(x, eps) if cfg.perceptual else None
+            delta = pgd.perturb(x, loss_fn, eps=budget, callback=progress).delta
+            deltas.update({i: delta[j] for j, i in enumerate(chunk)})
+
+    results = []
+    for i, img in enumerate(images):
+        full = img.to(device)
+        d = ops.resize(deltas[i][None], tuple(full.shape[-2:]), antialias=False)[0].clamp(-eps, eps)
+        out = ((full + d).clamp(0, 1) * 255).round() / 255  # what the 8-bit file will hold
+        results.append(ProtectedPhoto(out.cpu(), _photo_stats(full, out)))
+    protected_works = [ops.resize(r.pixels[None].to(device), tuple(w.shape[-2:]))[0] for r, w in zip(results, works)]
+    after = _embed_all(encs, protected_works, aligns, groups)
+    for e in encs:
+        cos = F.cosine_similarity(after[e.name], clean[e.name], dim=-1)
+        centroid_cos = float(F.cosine_similarity(_unit(after[e.name]).mean(0), centroid[e.name], dim=0))
+        for i, r in enumerate(results):
+            r.stats.setdefault("encoders", {})[e.name] = {"cos_to_clean": float(cos[i]), "set_centroid_cos": centroid_cos}
+    return results
+
+
+def _embed_all(encs: Sequence[Encoder], works: list[Tensor], aligns: list[Tensor],
+               groups: dict[tuple[int, int], list[int]]) -> dict[str, Tensor]:
+    out = {e.name: [None] * len(works) for e in encs}
+    with torch.inference_mode():
+        for idx in groups.values():
+            x, align = torch.stack([works[i] for i in idx]), torch.stack([aligns[i] for i in idx])
+            for e in encs:
+                z = e.embed(x, align if e.face else None)
+                for j, i in enumerate(idx):
+                    out[e.name][i] = z[j]
+    return {n: torch.stack(v) for n, v in out.items()}
+
+
+def _targets(kind: str, clean: dict[str, Tensor], centroid: dict[str, Tensor], anchor: dict[str, Tensor] | None,
+             device: torch.device) -> dict[str, Tensor]:
+    if kind == "antithetical":
+        return {n: (-c).expand_as(clean[n]) for n, c in centroid.items()}
+    if kind == "per-photo":
+        return {n: -_unit(z) for n, z in clean.items()}
+    if kind == "anchor":
+        if not anchor:
+            raise ValueError("target='anchor' needs an anchor embedding per encoder")
+        return {n: _unit(anchor[n].to(device)).expand_as(clean[n]) for n in clean}
+    raise ValueError(f"unknown target {kind!r}; use antithetical, per-photo or anchor")
+
+
+def _photo_stats(clean: Tensor, protected: Tensor) -> dict:
+    a, b = clean[None].float(), protected[None].float()
+    return {
+        "linf_255": float(quality.linf(a, b)[0] * 255),
+        "psnr": float(quality.psnr(a, b, 1.0)[0]),
+        "ssim": float(quality.ssim(a, b, 1.0)[0]),
+    }

@@ -1,0 +1,94 @@
+import json
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+from click.testing import CliRunner
+
+from photo_guard.batch import MANIFEST_NAME
+from photo_guard.cli import cli
+from photo_guard.photo_io import read_photo
+from photo_guard.protect import ProtectConfig, perceptual_budget, protect_set
+from tests.photo_guard.conftest import make_photo
+
+
+def _photos(n=4, size=(48, 64)):
+    g = torch.Generator().manual_seed(0)
+    base = torch.rand(n, 3, size[0] // 8, size[1] // 8, generator=g)
+    return list(F.interpolate(base, size=size, mode="bicubic", align_corners=False).clamp(0, 1))
+
+
+def test_protect_moves_the_set_past_orthogonal_within_budget(tiny_encoder):
+    photos = _photos()
+    cfg = ProtectConfig(encoders=("tiny",), steps=30, eot_samples=0, quality_weight=0.0, device="cpu")
+    results = protect_set(photos, cfg)
+    eps = cfg.eps
+    for clean, r in zip(photos, results):
+        assert r.pixels.shape == clean.shape
+        assert (r.pixels - clean).abs().max() <= eps + 0.5 / 255 + 1e-6  # 8-bit rounding of a ≤ε change
+        assert torch.equal(r.pixels, (r.pixels * 255).round() / 255)
+        assert r.stats["linf_255"] <= 8.5
+    stats = results[0].stats["encoders"]["tiny"]
+    assert stats["set_centroid_cos"] < 0
+    assert np.mean([r.stats["encoders"]["tiny"]["cos_to_clean"] for r in results]) < 0.5
+
+
+def test_targets_and_validation(tiny_encoder):
+    photos = _photos(2)
+    for target in ("per-photo", "anchor"):
+        cfg = ProtectConfig(encoders=("tiny",), steps=5, target=target, eot_samples=0, device="cpu")
+        anchor = {"tiny": torch.randn(32)} if target == "anchor" else None
+        assert len(protect_set(photos, cfg, anchor=anchor)) == 2
+    with pytest.raises(ValueError, match="anchor"):
+        protect_set(photos, ProtectConfig(encoders=("tiny",), steps=1, target="anchor", device="cpu"))
+    with pytest.raises(ValueError, match="strength"):
+        ProtectConfig(strength="max").eps
+
+
+def test_mixed_sizes_and_full_resolution(tiny_encoder):
+    photos = [_photos(1, (48, 64))[0], _photos(1, (64, 48))[0], _photos(1, (400, 600))[0]]
+    cfg = ProtectConfig(encoders=("tiny",), steps=3, work_size=128, eot_samples=1, device="cpu")
+    results = protect_set(photos, cfg)
+    assert [r.pixels.shape for r in results] == [p.shape for p in photos]
+
+
+def test_perceptual_budget_spends_less_on_flat_areas():
+    img = torch.full((1, 3, 32, 32), 0.5)
+    img[..., 16:] = torch.rand(1, 3, 32, 16)
+    budget = perceptual_budget(img, 8 / 255)
+    assert budget.max() <= 8 / 255 + 1e-7
+    assert budget[..., :12].mean() < 0.5 * budget[..., 20:].mean()
+
+
+def test_cli_protect_skips_done_work_and_survives_bad_files(tiny_encoder, tmp_path):
+    src = tmp_path / "in"
+    src.mkdir()
+    for i in range(3):
+        make_photo(src / f"p{i}.jpg", seed=i, quality=90)
+    (src / "broken.jpg").write_text("not an image")
+    out = tmp_path / "out"
+    args = ["protect", str(src), "-o", str(out), "--encoders", "tiny", "--steps", "3", "--device", "cpu"]
+    r = CliRunner().invoke(cli, args)
+    assert r.exit_code == 1, r.output  # one photo failed
+    assert "broken.jpg" in r.output and "protected 3" in r.output
+    manifest = json.loads((out / MANIFEST_NAME).read_text())
+    assert set(manifest["photos"]) == {"p0.jpg", "p1.jpg", "p2.jpg"}
+    assert manifest["photos"]["p0.jpg"]["params"]["eps"] == pytest.approx(8 / 255)
+    assert read_photo(out / "p0.jpg").format == "JPEG"
+    (out / "p1.jpg").unlink()  # as if the run had crashed before p1
+    r = CliRunner().invoke(cli, args)
+    assert "protected 1, skipped 2" in r.output
+    r = CliRunner().invoke(cli, ["protect", str(src / "p0.jpg")])
+    assert r.exit_code != 0 and "--out" in r.output
+
+
+def test_cli_verify_and_encoders(tiny_encoder, tmp_path):
+    make_photo(tmp_path / "a.png", fmt="PNG")
+    out = tmp_path / "o"
+    CliRunner().invoke(cli, ["protect", str(tmp_path / "a.png"), "-o", str(out), "--encoders", "tiny", "--steps", "2"])
+    r = CliRunner().invoke(cli, ["verify", str(out / "a.png"), "--original", str(tmp_path / "a.png"), "--encoders", "tiny"])
+    assert r.exit_code == 0, r.output
+    assert "PSNR" in r.output and "tiny: cosine" in r.output
+    r = CliRunner().invoke(cli, ["encoders"])
+    assert "tiny: ok" in r.output
