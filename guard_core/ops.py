@@ -14,7 +14,7 @@ from torch import Tensor, nn
 
 __all__ = [
     "sobel_gradients", "sobel_magnitude", "ssim", "ssim_map", "rgb_to_ycbcr", "ycbcr_to_rgb",
-    "jpeg", "gaussian_blur", "resize", "crop",
+    "jpeg", "gaussian_blur", "resize", "crop", "center_crop",
     "SobelMagnitude", "SSIM", "RgbToYcbcr", "YcbcrToRgb", "JPEG", "GaussianBlur", "Resize", "Crop",
 ]
 
@@ -124,6 +124,12 @@ def crop(image: Tensor, top: int, left: int, height: int, width: int) -> Tensor:
     if top < 0 or left < 0 or top + height > image.shape[-2] or left + width > image.shape[-1]:
         raise ValueError(f"crop window {(top, left, height, width)} lies outside the image {tuple(image.shape[-2:])}")
     return image[..., top:top + height, left:left + width]
+
+
+def center_crop(image: Tensor, size: tuple[int, int]) -> Tensor:
+    """Central window of ``size = (H, W)`` at integer offsets ``(dim - size) // 2``, as image processors crop."""
+    h, w = size
+    return crop(image, (image.shape[-2] - h) // 2, (image.shape[-1] - w) // 2, h, w)
 
 
 class SobelMagnitude(nn.Module):

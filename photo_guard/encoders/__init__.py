@@ -2,7 +2,7 @@
 
 ``build_encoder(name)`` makes one by name; ``available_encoders()`` says which can be built here and why not the rest.
 Built-in names: ``sface`` (face identity, offline), ``efficientnet_lite0`` (ImageNet features, offline), and the VLM
-vision towers ``clip-vit-l-336``, ``siglip``, ``qwen2-vl`` loaded from a local folder or the Hugging Face cache.
+vision towers ``clip-vit-l-336`` and ``siglip`` loaded from a local folder or the Hugging Face cache.
 """
 
 from __future__ import annotations
@@ -28,7 +28,20 @@ def _effnet() -> Encoder:
     return EfficientNetLite0Encoder()
 
 
-ENCODERS: dict[str, Callable[[], Encoder]] = {"sface": _sface, "efficientnet_lite0": _effnet}
+def _clip() -> Encoder:
+    from .hf import CLIPVisionEncoder
+
+    return CLIPVisionEncoder()
+
+
+def _siglip() -> Encoder:
+    from .hf import SiglipVisionEncoder
+
+    return SiglipVisionEncoder()
+
+
+ENCODERS: dict[str, Callable[[], Encoder]] = {"sface": _sface, "efficientnet_lite0": _effnet, "clip-vit-l-336": _clip,
+                                              "siglip": _siglip}
 _CACHE: dict[str, Encoder] = {}
 
 

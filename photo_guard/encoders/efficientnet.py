@@ -7,7 +7,6 @@ normalise with mean = std = 0.5 (the TF-Lite convention; top-1 on scikit-image's
 
 from __future__ import annotations
 
-import kornia
 import torch
 from torch import Tensor
 
@@ -43,8 +42,7 @@ class EfficientNetLite0Encoder(Encoder):
         h, w = images.shape[-2:]
         s = 256 / min(h, w)
         x = ops.resize(images, (max(224, round(h * s)), max(224, round(w * s))))
-        x = kornia.geometry.transform.center_crop(x, (224, 224))
-        return (x - 0.5) / 0.5
+        return (ops.center_crop(x, (224, 224)) - 0.5) / 0.5
 
     def features(self, x: Tensor) -> Tensor:
         return self.net.forward_head(self.net.forward_features(x), pre_logits=True)
