@@ -68,7 +68,7 @@ def main() -> None:
     base = rows[0][3]
     print(f"device: {device} ({torch.cuda.get_device_name(device) if device.type == 'cuda' else f'{torch.get_num_threads()} CPU threads'}), "
           f"params: {sum(p.numel() for p in net.parameters()):,}")
-    print(f"| model | precision | batch | median ms / batch | ms / pair | pairs / s | speed vs eager b1 |")
+    print("| model | precision | batch | median ms / batch | ms / pair | pairs / s | speed vs eager b1 |")
     print("|---|---|---|---|---|---|---|")
     for name, prec, batch, sec in rows:
         per = sec / batch

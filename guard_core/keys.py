@@ -20,12 +20,13 @@ import hmac
 import json
 import os
 import secrets
-import tempfile
 from pathlib import Path
 
 import torch
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+
+from .atomic import atomic_output
 
 __all__ = ["Key", "LicenceKeyError", "KEY_BITS", "SALT", "INFO_KEY", "INFO_FINGERPRINT", "KEY_FILE_FORMAT"]
 
@@ -156,17 +157,8 @@ class Key:
             "fingerprint": self.fingerprint(),
             "key": None if self._secret is None else base64.b64encode(self._secret).decode("ascii"),
         }
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=".key-", dir=path.parent)  # mkstemp creates with mode 0600
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as f:
-                json.dump(doc, f)
-                f.write("\n")
-            os.chmod(tmp, 0o600)
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        with atomic_output(path, mode=0o600) as tmp:
+            tmp.write_text(json.dumps(doc) + "\n", encoding="utf-8")
         return path
 
     # -- protocol -------------------------------------------------------------------------------

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import os
-import tempfile
 from pathlib import Path
 
 import torch
+
+from guard_core.atomic import atomic_output
 
 from .mark import MarkSpec
 from .networks import AMIFNet
@@ -16,16 +17,8 @@ __all__ = ["atomic_save", "build_network", "save_model", "load_model"]
 
 def atomic_save(obj: object, path: str | os.PathLike) -> None:
     """``torch.save`` to a temp file in the same folder, then rename: a crash never leaves half a file."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}-", dir=path.parent)
-    os.close(fd)
-    try:
+    with atomic_output(path) as tmp:
         torch.save(obj, tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def build_network(net_config: dict | None = None) -> AMIFNet:

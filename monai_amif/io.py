@@ -7,11 +7,12 @@ files are scaled by 255, others min-max normalised. Writes are atomic (temp file
 from __future__ import annotations
 
 import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+
+from guard_core.atomic import atomic_output
 
 __all__ = ["ImageFile", "read_image", "write_image", "image_format", "ImageReadError"]
 
@@ -90,16 +91,8 @@ def read_image(path: str | os.PathLike) -> ImageFile:
 
 
 def _atomic_write(path: Path, write) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    suffix = "".join(path.suffixes[-2:]) if path.name.endswith(".nii.gz") else path.suffix
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}-", suffix=suffix, dir=path.parent)
-    os.close(fd)
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_output(path) as tmp:
+        write(str(tmp))
 
 
 def write_image(path: str | os.PathLike, data: np.ndarray, like: ImageFile | None = None, marked: bool = False) -> Path:

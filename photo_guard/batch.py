@@ -10,10 +10,11 @@ from __future__ import annotations
 import json
 import logging
 import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterable
+
+from guard_core.atomic import atomic_output
 
 from .photo_io import SUPPORTED_SUFFIXES, PhotoError, read_photo, sha256_file, write_photo
 from .protect import ProtectConfig, protect_set
@@ -54,11 +55,8 @@ class Manifest:
 
     def record(self, name: str, entry: dict) -> None:
         self.data["photos"][name] = entry
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=".manifest-", dir=self.path.parent)
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            json.dump(self.data, f, indent=1)
-        os.replace(tmp, self.path)
+        with atomic_output(self.path) as tmp:
+            tmp.write_text(json.dumps(self.data, indent=1), encoding="utf-8")
 
 
 @dataclass

@@ -12,13 +12,14 @@ from __future__ import annotations
 
 import hashlib
 import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import torch
 from PIL import Image, ImageOps, UnidentifiedImageError
+
+from guard_core.atomic import atomic_output
 
 __all__ = ["Photo", "PhotoError", "read_photo", "write_photo", "load_rgb", "sha256_file", "SUPPORTED_SUFFIXES"]
 
@@ -140,12 +141,6 @@ def write_photo(photo: Photo, pixels: torch.Tensor, out_path: str | os.PathLike,
         backup = out_path.with_name(out_path.name + ".orig")
         if not backup.exists():
             os.link(out_path, backup) if hasattr(os, "link") else backup.write_bytes(out_path.read_bytes())
-    fd, tmp = tempfile.mkstemp(prefix=f".{out_path.stem}-", suffix=out_path.suffix, dir=out_path.parent)
-    os.close(fd)
-    try:
+    with atomic_output(out_path) as tmp:
         im.save(tmp, format=photo.format, **_save_kwargs(photo, strip_gps))
-        os.replace(tmp, out_path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
     return out_path

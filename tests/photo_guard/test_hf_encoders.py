@@ -1,6 +1,5 @@
 """The transformers loaders, on tiny random models of the real classes saved to a temp folder (no hub)."""
 
-import numpy as np
 import pytest
 import torch
 from PIL import Image

@@ -1,0 +1,35 @@
+"""Atomic file writes: write to a temp file in the destination folder, then rename over the target.
+
+A crash or an exception mid-write leaves either the old file or the new one, never half a file, and no temp litter.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+from pathlib import Path
+from typing import Iterator
+
+__all__ = ["atomic_output"]
+
+
+@contextlib.contextmanager
+def atomic_output(path: str | os.PathLike, suffix: str | None = None, mode: int | None = None) -> Iterator[Path]:
+    """Yield a temp path beside ``path``; on success it replaces ``path`` (with ``mode`` if given).
+
+    ``suffix`` defaults to the target's (``.nii.gz`` kept whole) so writers that look at the extension still work.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if suffix is None:
+        suffix = ".nii.gz" if path.name.endswith(".nii.gz") else path.suffix
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}-", suffix=suffix, dir=path.parent)  # created 0600
+    os.close(fd)
+    try:
+        yield Path(tmp)
+        if mode is not None:
+            os.chmod(tmp, mode)
+        os.replace(tmp, path)
+    finally:
+        Path(tmp).unlink(missing_ok=True)

@@ -1,0 +1,49 @@
+"""The offline pretrained encoders: they load from wheels with no hub, and they mean something."""
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+
+from photo_guard.encoders import available_encoders, build_encoder
+from photo_guard.faces import face_alignments
+from photo_guard.photo_io import load_rgb
+
+
+@pytest.mark.slow
+def test_efficientnet_lite0_recognises_imagenet_classes():
+    import skimage.data
+
+    enc = build_encoder("efficientnet_lite0")
+    x = torch.stack([torch.from_numpy(im).permute(2, 0, 1).float() / 255
+                     for im in (skimage.data.chelsea(), skimage.data.coffee()[:, :600])])
+    with torch.inference_mode():
+        logits = enc.net.forward_head(enc.net.forward_features(enc.preprocess(x)))
+    top = logits.argmax(1).tolist()
+    assert 281 <= top[0] <= 285  # a cat
+    assert top[1] in (967, 968, 504)  # espresso / cup / coffee mug
+    assert enc.reference_mean.shape == (1280,)
+
+
+@pytest.mark.slow
+def test_sface_identifies_lfw_people(shared_data):
+    """1-nearest-neighbour identification over 10 people x 4 photos (the full run is in benchmarks/)."""
+    people = sorted(p for p in (shared_data / "lfw10").iterdir() if len(list(p.glob("*.jpg"))) >= 4)[:10]
+    files = [f for p in people for f in sorted(p.glob("*.jpg"))[:4]]
+    labels = np.repeat(np.arange(len(people)), 4)
+    enc = build_encoder("sface")
+    x = torch.stack([load_rgb(f) for f in files])
+    align, found = face_alignments(x)
+    assert sum(found) >= 0.9 * len(files)
+    with torch.inference_mode():
+        z = F.normalize(enc.embed(x, align), dim=1)
+    sim = z @ z.T
+    sim.fill_diagonal_(-2)
+    accuracy = float((labels[sim.argmax(1).numpy()] == labels).mean())
+    assert accuracy >= 0.9, accuracy
+
+
+def test_available_encoders_explains_what_is_missing():
+    status = available_encoders()
+    assert set(status) >= {"sface", "efficientnet_lite0", "clip-vit-l-336", "siglip"}
+    assert status["clip-vit-l-336"] == "ok" or "no local copy" in status["clip-vit-l-336"]
