@@ -54,9 +54,17 @@ class Manifest:
                     and (self.path.parent / name).exists())
 
     def record(self, name: str, entry: dict) -> None:
-        self.data["photos"][name] = entry
-        with atomic_output(self.path) as tmp:
-            tmp.write_text(json.dumps(self.data, indent=1), encoding="utf-8")
+        """Add one photo: re-read, update and rewrite under a lock, so parallel workers (torchrun ranks) sharing an
+        output folder never lose each other's entries."""
+        import fcntl
+
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with open(self.path.with_name(f".{MANIFEST_NAME}.lock"), "w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            self.__init__(self.path.parent)
+            self.data["photos"][name] = entry
+            with atomic_output(self.path) as tmp:
+                tmp.write_text(json.dumps(self.data, indent=1), encoding="utf-8")
 
 
 @dataclass

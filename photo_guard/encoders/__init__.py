@@ -2,7 +2,7 @@
 
 ``build_encoder(name)`` makes one by name; ``available_encoders()`` says which can be built here and why not the rest.
 Built-in names: ``sface`` (face identity, offline), ``efficientnet_lite0`` (ImageNet features, offline), and the VLM
-vision towers ``clip-vit-l-336`` and ``siglip`` loaded from a local folder or the Hugging Face cache.
+vision towers ``clip-vit-l-336``, ``siglip`` and ``qwen2-vl`` loaded from a local folder or the Hugging Face cache.
 """
 
 from __future__ import annotations
@@ -40,8 +40,14 @@ def _siglip() -> Encoder:
     return SiglipVisionEncoder()
 
 
+def _qwen2vl() -> Encoder:
+    from .hf import Qwen2VLVisionEncoder
+
+    return Qwen2VLVisionEncoder()
+
+
 ENCODERS: dict[str, Callable[[], Encoder]] = {"sface": _sface, "efficientnet_lite0": _effnet, "clip-vit-l-336": _clip,
-                                              "siglip": _siglip}
+                                              "siglip": _siglip, "qwen2-vl": _qwen2vl}
 _CACHE: dict[str, Encoder] = {}
 
 

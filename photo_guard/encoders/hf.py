@@ -3,6 +3,7 @@
 * ``clip-vit-l-336``: CLIP ViT-L/14 at 336 px as LLaVA-1.5 uses it: penultimate layer, patch tokens (CLS dropped),
   mean-pooled.
 * ``siglip``: a SigLIP vision tower: last layer patch tokens, mean-pooled.
+* ``qwen2-vl``: Qwen2-VL's vision tower: merged visual tokens (what the language model reads), mean-pooled.
 
 Each model's image processor is reproduced in torch (resize, centre crop, rescale, normalise) so gradients reach the
 pixels; the processor's own settings are read from the checkpoint folder. Where to load from: the ``model`` argument,
@@ -22,7 +23,7 @@ from guard_core import ops
 
 from .base import Encoder, EncoderUnavailable
 
-__all__ = ["CLIPVisionEncoder", "SiglipVisionEncoder"]
+__all__ = ["CLIPVisionEncoder", "SiglipVisionEncoder", "Qwen2VLVisionEncoder"]
 
 
 def _processor_size(value, key: str, default: int) -> int:
@@ -126,3 +127,89 @@ class SiglipVisionEncoder(_HFVisionEncoder):
     def preprocess(self, images: Tensor, align: Tensor | None = None) -> Tensor:
         x = F.interpolate(images, size=self.input_size, mode="bicubic", align_corners=False, antialias=True)
         return self._normalise(x)
+
+
+class Qwen2VLVisionEncoder(Encoder):
+    """Qwen2-VL's vision tower: dynamic-resolution patches (multiples of 28 px), merged tokens mean-pooled.
+
+    Only the ``visual.*`` weights are read from the checkpoint's safetensors (the language model is never loaded).
+    The processor's resize (``smart_resize``), rescale, normalisation and patch ordering are reproduced in torch.
+    """
+
+    name = "qwen2-vl"
+    env = "PHOTO_GUARD_QWEN2VL"
+    default_id = "Qwen/Qwen2-VL-2B-Instruct"
+
+    def __init__(self, model: str | None = None) -> None:
+        super().__init__()
+        source = model or os.environ.get(self.env) or self.default_id
+        try:
+            from transformers import AutoConfig, AutoImageProcessor
+            from transformers.models.qwen2_vl.modeling_qwen2_vl import Qwen2VisionTransformerPretrainedModel
+        except ImportError:
+            raise EncoderUnavailable("qwen2-vl needs transformers >= 4.45 (pip install 'image-guard[photo]')") from None
+        try:
+            config = AutoConfig.from_pretrained(source, local_files_only=True)
+            processor = AutoImageProcessor.from_pretrained(source, local_files_only=True)
+            state = _visual_state_dict(source)
+        except (OSError, ValueError) as exc:
+            raise EncoderUnavailable(f"{self.name}: no local copy of {source!r} (set ${self.env} to a folder; "
+                                     f"{type(exc).__name__})") from None
+        self.net = Qwen2VisionTransformerPretrainedModel._from_config(config.vision_config)
+        missing, unexpected = self.net.load_state_dict(state, strict=False)
+        if missing:
+            raise EncoderUnavailable(f"{self.name}: {len(missing)} vision weights missing in {source!r}")
+        self.net.eval()
+        for p in self.net.parameters():
+            p.requires_grad_(False)
+        self.patch, self.merge = int(processor.patch_size), int(processor.merge_size)
+        self.temporal = int(processor.temporal_patch_size)
+        self.min_pixels, self.max_pixels = int(processor.size.shortest_edge), int(processor.size.longest_edge)
+        self.mean = torch.tensor(processor.image_mean).view(1, 3, 1, 1)
+        self.std = torch.tensor(processor.image_std).view(1, 3, 1, 1)
+        self.input_size = (448, 448)
+        self.load_reference_mean()
+
+    def preprocess(self, images: Tensor, align: Tensor | None = None) -> Tensor:
+        from transformers.models.qwen2_vl.image_processing_qwen2_vl import smart_resize
+
+        h, w = smart_resize(*images.shape[-2:], factor=self.patch * self.merge, min_pixels=self.min_pixels,
+                            max_pixels=self.max_pixels)
+        x = F.interpolate(images, size=(h, w), mode="bicubic", align_corners=False, antialias=True)
+        return (x - self.mean.to(x)) / self.std.to(x)
+
+    def patchify(self, x: Tensor) -> tuple[Tensor, Tensor]:
+        """``[B, 3, H, W]`` -> (``[B·gh·gw, 3·T·P·P]`` patches in the processor's order, ``grid_thw [B, 3]``)."""
+        b, c, h, w = x.shape
+        p, m = self.patch, self.merge
+        gh, gw = h // p, w // p
+        patches = x.reshape(b, c, gh // m, m, p, gw // m, m, p).permute(0, 2, 5, 3, 6, 1, 4, 7)
+        patches = patches.unsqueeze(6).expand(-1, -1, -1, -1, -1, -1, self.temporal, -1, -1)
+        flat = patches.reshape(b * gh * gw, c * self.temporal * p * p)
+        grid = torch.tensor([[1, gh, gw]] * b, device=x.device)
+        return flat, grid
+
+    def features(self, x: Tensor) -> Tensor:
+        flat, grid = self.patchify(x)
+        out = self.net(flat, grid_thw=grid)
+        merged = out.pooler_output if getattr(out, "pooler_output", None) is not None else out[0]
+        return merged.reshape(x.shape[0], -1, merged.shape[-1]).mean(1)
+
+
+def _visual_state_dict(source: str) -> dict:
+    """The ``visual.*`` tensors of a Qwen2-VL checkpoint (any prefix before ``visual.``), keys without it."""
+    from pathlib import Path
+
+    from huggingface_hub import snapshot_download
+    from safetensors import safe_open
+
+    folder = Path(source) if Path(source).is_dir() else Path(snapshot_download(source, local_files_only=True))
+    state = {}
+    for file in sorted(folder.glob("*.safetensors")):
+        with safe_open(str(file), framework="pt") as f:
+            for k in f.keys():
+                if "visual." in k:
+                    state[k.split("visual.", 1)[1]] = f.get_tensor(k)
+    if not state:
+        raise OSError(f"no visual.* weights in {folder}")
+    return state

@@ -79,3 +79,39 @@ def test_missing_model_is_a_clear_unavailable(tmp_path, monkeypatch):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     with pytest.raises(EncoderUnavailable, match="no local copy"):
         CLIPVisionEncoder(str(tmp_path / "nowhere"))
+
+
+@pytest.fixture(scope="module")
+def tiny_qwen2vl(tmp_path_factory):
+    from transformers import Qwen2VLConfig, Qwen2VLForConditionalGeneration, Qwen2VLImageProcessor
+
+    path = tmp_path_factory.mktemp("qwen2vl")
+    cfg = Qwen2VLConfig(
+        vision_config={"depth": 2, "embed_dim": 32, "hidden_size": 32, "num_heads": 4, "mlp_ratio": 2, "in_chans": 3,
+                       "patch_size": 14, "spatial_merge_size": 2, "temporal_patch_size": 2},
+        text_config={"hidden_size": 32, "intermediate_size": 64, "num_hidden_layers": 1, "num_attention_heads": 4,
+                     "num_key_value_heads": 2, "vocab_size": 128, "rope_scaling": {"type": "mrope", "mrope_section": [2, 1, 1]}},
+    )
+    Qwen2VLForConditionalGeneration(cfg).save_pretrained(path)
+    Qwen2VLImageProcessor(size={"shortest_edge": 56 * 56, "longest_edge": 28 * 28 * 64}).save_pretrained(path)
+    return path
+
+
+def test_qwen2vl_vision_tower_loads_alone_and_matches_its_processor(tiny_qwen2vl):
+    from transformers import Qwen2VLImageProcessor
+
+    from photo_guard.encoders.hf import Qwen2VLVisionEncoder
+
+    enc = Qwen2VLVisionEncoder(str(tiny_qwen2vl))
+    processor = Qwen2VLImageProcessor.from_pretrained(tiny_qwen2vl)
+    for photo in _photos():
+        ref = processor(images=Image.fromarray(photo), return_tensors="pt")
+        flat, grid = enc.patchify(enc.preprocess(torch.from_numpy(photo).permute(2, 0, 1)[None].float() / 255))
+        assert torch.equal(grid, ref["image_grid_thw"])
+        mad = (flat - ref["pixel_values"]).abs().mean().item() * float(enc.std.mean())
+        assert mad <= 0.01, mad
+    x = torch.rand(2, 3, 70, 90, requires_grad=True)
+    f = enc(x)
+    assert f.shape[0] == 2 and torch.isfinite(f).all()
+    f.sum().backward()
+    assert x.grad.abs().sum() > 0

@@ -92,3 +92,24 @@ def test_cli_verify_and_encoders(tiny_encoder, tmp_path):
     assert "PSNR" in r.output and "tiny: cosine" in r.output
     r = CliRunner().invoke(cli, ["encoders"])
     assert "tiny: ok" in r.output
+
+
+@pytest.mark.slow
+def test_torchrun_shards_files_by_rank(tmp_path):
+    import os
+    import shutil
+    import subprocess
+    import sys
+
+    src = tmp_path / "in"
+    src.mkdir()
+    for i in range(4):
+        make_photo(src / f"p{i}.png", seed=i, size=(64, 64), fmt="PNG")
+    torchrun = shutil.which("torchrun", path=os.path.dirname(sys.executable))
+    done = subprocess.run([torchrun, "--nproc_per_node", "2", "--master_port", "29519", "-m", "photo_guard.cli",
+                           "protect", str(src), "-o", str(tmp_path / "out"), "--steps", "1", "--device", "cpu"],
+                          capture_output=True, text=True, timeout=600, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.count("protected 2") == 2  # each rank did its half
+    manifest = json.loads((tmp_path / "out" / MANIFEST_NAME).read_text())
+    assert set(manifest["photos"]) == {f"p{i}.png" for i in range(4)}

@@ -1,0 +1,80 @@
+"""photo_guard speed: seconds per photo at default strength, for a 250×250 face photo set and a 12-megapixel JPEG.
+
+    python benchmarks/photo_speed.py [--repeats 3] [--device auto] [--steps 40]
+
+Both offline encoders (SFace + EfficientNet-Lite0). The baseline row is one PGD step's cost on one face photo; the
+ratios say how many such steps each job costs (work happens at the encoders' resolution, so a 12-MP photo costs little
+more than a small one).
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+
+from photo_guard.batch import protect_files
+from photo_guard.encoders import build_encoder
+from photo_guard.protect import ProtectConfig
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--repeats", type=int, default=3)
+    p.add_argument("--device", default="auto")
+    p.add_argument("--steps", type=int, default=40)
+    args = p.parse_args()
+    import matplotlib.cbook
+    import skimage
+
+    for name in ("sface", "efficientnet_lite0"):
+        build_encoder(name)  # load once, outside the timings
+    tmp = Path(tempfile.mkdtemp())
+    hopper = Image.open(matplotlib.cbook.get_sample_data("grace_hopper.jpg", asfileobj=False)).convert("RGB")
+    face = tmp / "face.jpg"
+    w, h = hopper.size
+    hopper.crop((w // 2 - 170, 20, w // 2 + 170, 360)).resize((250, 250)).save(face, quality=90)
+    big = tmp / "big.jpg"
+    astro = Image.open(Path(skimage.__file__).parent / "data" / "astronaut.png").convert("RGB")
+    astro.resize((4000, 3000), Image.BICUBIC).save(big, quality=92)
+    rows = []
+    for label, files, steps in (("1 PGD step, 250x250 face", [face], 1), (f"250x250 face, {args.steps} steps", [face], args.steps),
+                                (f"5 faces as a set, {args.steps} steps", [face] * 5, args.steps),
+                                (f"12 MP JPEG, {args.steps} steps", [big], args.steps)):
+        cfg = ProtectConfig(steps=steps, device=args.device)
+        times = []
+        for r in range(args.repeats):
+            out = tmp / f"out{r}_{len(rows)}"
+            if len(files) > 1:  # distinct names so the set is five photos, not one
+                srcs = []
+                for i, f in enumerate(files):
+                    dst = tmp / f"set_{i}.jpg"
+                    dst.write_bytes(f.read_bytes())
+                    srcs.append(dst)
+            else:
+                srcs = files
+            t = time.perf_counter()
+            report = protect_files(srcs, out, cfg)
+            if torch.cuda.is_available():
+                torch.cuda.synchronize()
+            times.append((time.perf_counter() - t) / len(srcs))
+            assert len(report.protected) == len(srcs), report.failed
+        rows.append((label, statistics.median(times)))
+    base = rows[0][1]
+    device = "cuda" if (args.device in ("auto", "cuda") and torch.cuda.is_available()) else "cpu"
+    print(f"device: {device}, {torch.get_num_threads()} CPU threads; medians of {args.repeats} runs (full job: read, "
+          f"detect, optimise, write)")
+    print("| job | s / photo | photos / s | x one step |")
+    print("|---|---|---|---|")
+    for label, sec in rows:
+        print(f"| {label} | {sec:.2f} | {1 / sec:.2f} | {sec / base:.1f} |")
+
+
+if __name__ == "__main__":
+    main()
