@@ -15,9 +15,11 @@ from pathlib import Path
 from typing import Callable, Iterable
 
 from guard_core.atomic import atomic_output
+from guard_core.device import resolve
 
 from .photo_io import SUPPORTED_SUFFIXES, PhotoError, read_photo, sha256_file, write_photo
-from .protect import ProtectConfig, protect_set
+from .encoders import build_encoder
+from .protect import ProtectConfig, measure, protect_set
 
 __all__ = ["MANIFEST_NAME", "BatchReport", "collect_photos", "protect_files", "Manifest"]
 
@@ -103,15 +105,22 @@ def protect_files(files: list[Path], out_dir: Path | None, config: ProtectConfig
                 report.failed.append((f, str(exc)))
         if not photos:
             continue
-        results = protect_set([p.pixels for p in photos], config)
+        encoders = [build_encoder(n) for n in config.encoders]
+        results = protect_set([p.pixels for p in photos], config, encoders=encoders, measure_result=False)
+        written = []
         for (f, digest, dest_dir), photo, result in zip(chunk, photos, results):
             try:
                 out = write_photo(photo, result.pixels, dest_dir / f.name, strip_gps=strip_gps, in_place=in_place)
+                written.append((f, digest, dest_dir, photo, out))
             except (PhotoError, OSError) as exc:
                 report.failed.append((f, str(exc) if isinstance(exc, PhotoError) else f"{f}: cannot write ({exc})"))
-                continue
+        # Budget and shift are measured on the files as written (8-bit, the format's own compression).
+        decoded = [read_photo(out).pixels for *_, out in written]
+        stats = measure([w[3].pixels for w in written], decoded, encoders, config.work_size,
+                        resolve(config.device)) if written else []
+        for (f, digest, dest_dir, _, out), st in zip(written, stats):
             Manifest(dest_dir).record(f.name, {"source": str(f), "source_sha256": digest, "output_sha256": sha256_file(out),
-                                               "params": params, **result.stats})
+                                               "params": params, **st})
             report.protected.append(out)
             if on_photo:
                 on_photo(out)

@@ -28,7 +28,7 @@ from guard_core.pgd import PGD, PGDConfig
 from .encoders import DEFAULT_ENCODERS, Encoder, build_encoder
 from .faces import face_alignments
 
-__all__ = ["STRENGTHS", "ProtectConfig", "ProtectedPhoto", "protect_set", "perceptual_budget"]
+__all__ = ["STRENGTHS", "ProtectConfig", "ProtectedPhoto", "protect_set", "measure", "perceptual_budget"]
 
 STRENGTHS = {"low": 4 / 255, "default": 8 / 255, "strong": 16 / 255}
 Target = Literal["antithetical", "per-photo", "anchor"]
@@ -90,7 +90,7 @@ def _unit(x: Tensor) -> Tensor:
 
 
 def protect_set(images: Sequence[Tensor], config: ProtectConfig | None = None, encoders: Sequence[Encoder] | None = None,
-                anchor: dict[str, Tensor] | None = None, progress=None) -> list[ProtectedPhoto]:
+                anchor: dict[str, Tensor] | None = None, progress=None, measure_result: bool = True) -> list[ProtectedPhoto]:
     """Protect one person's photo set together.
 
     Args:
@@ -99,6 +99,8 @@ def protect_set(images: Sequence[Tensor], config: ProtectConfig | None = None, e
         encoders: ready encoders (else built from ``config.encoders``).
         anchor: for ``target="anchor"``, a fixed target embedding per encoder name.
         progress: optional callable ``(step, loss)`` per PGD step.
+        measure_result: fill each result's ``stats`` with :func:`measure` (callers that measure the written files
+            instead pass False).
     Returns:
         one :class:`ProtectedPhoto` per input, in order.
     """
@@ -144,15 +146,33 @@ def protect_set(images: Sequence[Tensor], config: ProtectConfig | None = None, e
         full = img.to(device)
         d = ops.resize(deltas[i][None], tuple(full.shape[-2:]), antialias=False)[0].clamp(-eps, eps)
         out = ((full + d).clamp(0, 1) * 255).round() / 255  # what the 8-bit file will hold
-        results.append(ProtectedPhoto(out.cpu(), _photo_stats(full, out)))
-    protected_works = [ops.resize(r.pixels[None].to(device), tuple(w.shape[-2:]))[0] for r, w in zip(results, works)]
-    after = _embed_all(encs, protected_works, aligns, groups)
-    for e in encs:
-        cos = F.cosine_similarity(after[e.name], clean[e.name], dim=-1)
-        centroid_cos = float(F.cosine_similarity(_unit(after[e.name]).mean(0), centroid[e.name], dim=0))
-        for i, r in enumerate(results):
-            r.stats.setdefault("encoders", {})[e.name] = {"cos_to_clean": float(cos[i]), "set_centroid_cos": centroid_cos}
+        results.append(ProtectedPhoto(out.cpu()))
+    if measure_result:
+        for r, stats in zip(results, measure(images, [r.pixels for r in results], encs, cfg.work_size, device)):
+            r.stats = stats
     return results
+
+
+def measure(clean: Sequence[Tensor], protected: Sequence[Tensor], encoders: Sequence[Encoder], work_size: int = 320,
+            device: torch.device | str = "cpu") -> list[dict]:
+    """Per photo: L-inf (in 1/255), PSNR and SSIM at full resolution, and per encoder the cosine between protected and
+    clean embeddings plus the set's centroid cosine (< 0: moved past orthogonal toward the antithetical side)."""
+    device = torch.device(device)
+    stats = [_photo_stats(c.to(device), p.to(device)) for c, p in zip(clean, protected)]
+    works = [ops.resize(c[None].to(device), _work_size(*c.shape[-2:], work_size))[0] for c in clean]
+    pworks = [ops.resize(p[None].to(device), tuple(w.shape[-2:]))[0] for p, w in zip(protected, works)]
+    groups: dict[tuple[int, int], list[int]] = {}
+    for i, w in enumerate(works):
+        groups.setdefault(tuple(w.shape[-2:]), []).append(i)
+    aligns = [face_alignments(w[None])[0][0] for w in works]
+    before, after = _embed_all(encoders, works, aligns, groups), _embed_all(encoders, pworks, aligns, groups)
+    for e in encoders:
+        cos = F.cosine_similarity(after[e.name], before[e.name], dim=-1)
+        centroid = _unit(_unit(before[e.name]).mean(0))
+        centroid_cos = float(F.cosine_similarity(_unit(after[e.name]).mean(0), centroid, dim=0))
+        for i, st in enumerate(stats):
+            st.setdefault("encoders", {})[e.name] = {"cos_to_clean": float(cos[i]), "set_centroid_cos": centroid_cos}
+    return stats
 
 
 def _embed_all(encs: Sequence[Encoder], works: list[Tensor], aligns: list[Tensor],
