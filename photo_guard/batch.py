@@ -77,7 +77,8 @@ class BatchReport:
 
 
 def protect_files(files: list[Path], out_dir: Path | None, config: ProtectConfig, in_place: bool = False,
-                  strip_gps: bool = False, set_size: int = 16, on_photo: Callable[[Path], None] | None = None) -> BatchReport:
+                  strip_gps: bool = False, set_size: int = 16, on_photo: Callable[[Path], None] | None = None,
+                  backup: bool = True) -> BatchReport:
     """Protect ``files`` as one owner's set (in sets of ``set_size``), writing to ``out_dir`` (or in place)."""
     if out_dir is None and not in_place:
         raise ValueError("give an output folder, or ask for in-place protection explicitly")
@@ -110,7 +111,8 @@ def protect_files(files: list[Path], out_dir: Path | None, config: ProtectConfig
         written = []
         for (f, digest, dest_dir), photo, result in zip(chunk, photos, results):
             try:
-                out = write_photo(photo, result.pixels, dest_dir / f.name, strip_gps=strip_gps, in_place=in_place)
+                out = write_photo(photo, result.pixels, dest_dir / f.name, strip_gps=strip_gps, in_place=in_place,
+                                  backup=backup)
                 written.append((f, digest, dest_dir, photo, out))
             except (PhotoError, OSError) as exc:
                 report.failed.append((f, str(exc) if isinstance(exc, PhotoError) else f"{f}: cannot write ({exc})"))

@@ -104,7 +104,20 @@ def encoders() -> None:
         click.echo(f"{name}: {status}")
 
 
+@cli.command()
+def plugins() -> None:
+    """List the loaded plugins with their versions."""
+    from .plugins import load_plugins, loaded_plugins
+
+    load_plugins()
+    for p in loaded_plugins():
+        click.echo(f"{p['name']}: {p['module']} {p['version']}".rstrip())
+
+
 def main() -> None:
+    from .plugins import load_plugins
+
+    load_plugins().hook.register_commands(cli=cli)
     sys.exit(cli(standalone_mode=True))
 
 

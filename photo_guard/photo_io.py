@@ -120,8 +120,11 @@ def _save_kwargs(photo: Photo, strip_gps: bool) -> dict:
 
 
 def write_photo(photo: Photo, pixels: torch.Tensor, out_path: str | os.PathLike, strip_gps: bool = False,
-                in_place: bool = False) -> Path:
+                in_place: bool = False, backup: bool = True) -> Path:
     """Write protected ``pixels`` (``[3, H, W]`` in [0, 1], display orientation) like ``photo`` was stored.
+
+    ``backup`` (in place only) keeps the original as ``<name>.orig``; hosts protecting their own exported copies
+    turn it off.
 
     Raises:
         PhotoError: when ``out_path`` is the original and ``in_place`` is not set.
@@ -137,10 +140,10 @@ def write_photo(photo: Photo, pixels: torch.Tensor, out_path: str | os.PathLike,
     if photo.source is not None and photo.source.mode in ("RGBA", "LA") and photo.format.upper() in ("PNG", "WEBP", "TIFF"):
         im.putalpha(photo.source.getchannel("A"))  # keep transparency; only colour is perturbed
     out_path.parent.mkdir(parents=True, exist_ok=True)
-    if same:
-        backup = out_path.with_name(out_path.name + ".orig")
-        if not backup.exists():
-            os.link(out_path, backup) if hasattr(os, "link") else backup.write_bytes(out_path.read_bytes())
+    if same and backup:
+        kept = out_path.with_name(out_path.name + ".orig")
+        if not kept.exists():
+            kept.write_bytes(out_path.read_bytes())
     with atomic_output(out_path) as tmp:
         im.save(tmp, format=photo.format, **_save_kwargs(photo, strip_gps))
     return out_path

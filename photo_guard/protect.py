@@ -28,7 +28,7 @@ from guard_core.pgd import PGD, PGDConfig
 from .encoders import DEFAULT_ENCODERS, Encoder, build_encoder
 from .faces import face_alignments
 
-__all__ = ["STRENGTHS", "ProtectConfig", "ProtectedPhoto", "protect_set", "measure", "perceptual_budget"]
+__all__ = ["STRENGTHS", "ProtectConfig", "ProtectedPhoto", "protect_set", "dp2vl_loss", "measure", "perceptual_budget"]
 
 STRENGTHS = {"low": 4 / 255, "default": 8 / 255, "strong": 16 / 255}
 Target = Literal["antithetical", "per-photo", "anchor"]
@@ -130,12 +130,7 @@ def protect_set(images: Sequence[Tensor], config: ProtectConfig | None = None, e
             tgt = {n: t[chunk] for n, t in target.items()}
 
             def loss_fn(adv: Tensor, align=align, tgt=tgt, x=x) -> Tensor:
-                # SSIM to the clean photo keeps the change where the eye does not look for it.
-                total = cfg.quality_weight * (1 - ops.ssim(adv, x, 1.0)) if cfg.quality_weight else adv.new_zeros(adv.shape[0])
-                for e in encs:
-                    z = e.embed(adv, align if e.face else None)
-                    total = total + F.cosine_similarity(z, centroid[e.name][None], dim=-1) - F.cosine_similarity(z, tgt[e.name], dim=-1)
-                return total
+                return dp2vl_loss(adv, x, encs, align, centroid, tgt, cfg.quality_weight)
 
             budget = perceptual_budget(x, eps) if cfg.perceptual else None
             delta = pgd.perturb(x, loss_fn, eps=budget, callback=progress).delta
@@ -151,6 +146,17 @@ def protect_set(images: Sequence[Tensor], config: ProtectConfig | None = None, e
         for r, stats in zip(results, measure(images, [r.pixels for r in results], encs, cfg.work_size, device)):
             r.stats = stats
     return results
+
+
+def dp2vl_loss(adv: Tensor, clean: Tensor, encoders: Sequence[Encoder], align: Tensor, centroid: dict[str, Tensor],
+               target: dict[str, Tensor], quality_weight: float = 0.0) -> Tensor:
+    """Per-photo DP2-VL loss ``[B]``: ``Σ_e cos(z_e, c_e) - cos(z_e, t_e)`` plus ``quality_weight · (1 - SSIM)`` to the
+    clean photo (which keeps the change where the eye does not look for it)."""
+    total = quality_weight * (1 - ops.ssim(adv, clean, 1.0)) if quality_weight else adv.new_zeros(adv.shape[0])
+    for e in encoders:
+        z = e.embed(adv, align if e.face else None)
+        total = total + F.cosine_similarity(z, centroid[e.name][None], dim=-1) - F.cosine_similarity(z, target[e.name], dim=-1)
+    return total
 
 
 def measure(clean: Sequence[Tensor], protected: Sequence[Tensor], encoders: Sequence[Encoder], work_size: int = 320,

@@ -11,7 +11,8 @@ from typing import Callable
 
 from .base import Encoder, EncoderUnavailable
 
-__all__ = ["Encoder", "EncoderUnavailable", "ENCODERS", "build_encoder", "available_encoders", "DEFAULT_ENCODERS"]
+__all__ = ["Encoder", "EncoderUnavailable", "ENCODERS", "BUILTIN_ENCODERS", "build_encoder", "available_encoders",
+           "DEFAULT_ENCODERS"]
 
 DEFAULT_ENCODERS = ("sface", "efficientnet_lite0")
 
@@ -46,9 +47,22 @@ def _qwen2vl() -> Encoder:
     return Qwen2VLVisionEncoder()
 
 
-ENCODERS: dict[str, Callable[[], Encoder]] = {"sface": _sface, "efficientnet_lite0": _effnet, "clip-vit-l-336": _clip,
-                                              "siglip": _siglip, "qwen2-vl": _qwen2vl}
+BUILTIN_ENCODERS: dict[str, Callable[[], Encoder]] = {"sface": _sface, "efficientnet_lite0": _effnet,
+                                                      "clip-vit-l-336": _clip, "siglip": _siglip, "qwen2-vl": _qwen2vl}
+# Filled through the plugin hook ``register_encoders`` (the built-ins above come in as the "default" plugin).
+ENCODERS: dict[str, Callable[[], Encoder]] = {}
 _CACHE: dict[str, Encoder] = {}
+_collected = False
+
+
+def _collect() -> dict[str, Callable[[], Encoder]]:
+    global _collected
+    if not _collected:
+        from ..plugins import load_plugins
+
+        _collected = True
+        load_plugins().hook.register_encoders(register=lambda name, factory: ENCODERS.setdefault(name, factory))
+    return ENCODERS
 
 
 def build_encoder(name: str) -> Encoder:
@@ -57,7 +71,7 @@ def build_encoder(name: str) -> Encoder:
     Raises:
         EncoderUnavailable: unknown name, or its weights/packages are missing here.
     """
-    if name not in ENCODERS:
+    if name not in _collect():
         raise EncoderUnavailable(f"unknown encoder {name!r}; known: {', '.join(sorted(ENCODERS))}")
     if name not in _CACHE:
         _CACHE[name] = ENCODERS[name]().eval()
@@ -67,7 +81,7 @@ def build_encoder(name: str) -> Encoder:
 def available_encoders() -> dict[str, str]:
     """``{name: "ok" | reason it cannot be built here}``."""
     out = {}
-    for name in sorted(ENCODERS):
+    for name in sorted(_collect()):
         try:
             build_encoder(name)
             out[name] = "ok"

@@ -1,0 +1,91 @@
+"""The pluggy plugin system: a real third-party distribution (dist-info on sys.path) adds an encoder and a command."""
+
+import os
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+PLUGIN = textwrap.dedent('''
+    import click
+    from photo_guard.hookspecs import hookimpl
+
+    @hookimpl
+    def register_encoders(register):
+        from photo_guard.encoders.base import Encoder
+        register("thirdparty-enc", Encoder)
+
+    @hookimpl
+    def register_commands(cli):
+        @cli.command()
+        def hello():
+            """Say hello from a plugin."""
+            click.echo("hello from thirdparty")
+''')
+
+
+@pytest.fixture
+def plugin_path(tmp_path):
+    (tmp_path / "pg_thirdparty.py").write_text(PLUGIN)
+    info = tmp_path / "pg_thirdparty-1.2.3.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: pg-thirdparty\nVersion: 1.2.3\n")
+    (info / "entry_points.txt").write_text("[photo_guard]\nthirdparty = pg_thirdparty\n")
+    return tmp_path
+
+
+def _run(args, plugin_path, **env):
+    full = {**os.environ, "PYTHONPATH": f"{plugin_path}{os.pathsep}{os.environ.get('PYTHONPATH', '')}", **env}
+    if "PHOTO_GUARD_PLUGINS" not in env:
+        full.pop("PHOTO_GUARD_PLUGINS", None)
+    return subprocess.run([sys.executable, "-m", "photo_guard.cli", *args], capture_output=True, text=True, env=full,
+                          timeout=300)
+
+
+def test_third_party_plugin_adds_a_command_and_an_encoder(plugin_path):
+    done = _run(["plugins"], plugin_path)
+    assert done.returncode == 0, done.stderr
+    assert "default: photo_guard.default_plugins photo_guard" in done.stdout
+    assert "thirdparty: pg_thirdparty pg-thirdparty 1.2.3" in done.stdout
+    assert "hello from thirdparty" in _run(["hello"], plugin_path).stdout
+    enc = subprocess.run([sys.executable, "-c", "from photo_guard.encoders import _collect; print(sorted(_collect()))"],
+                         capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(plugin_path)}, timeout=300)
+    assert "thirdparty-enc" in enc.stdout and "sface" in enc.stdout
+
+
+def test_env_var_restricts_which_plugins_load(plugin_path):
+    done = _run(["plugins"], plugin_path, PHOTO_GUARD_PLUGINS="default")
+    assert "thirdparty" not in done.stdout and "default" in done.stdout
+    assert _run(["hello"], plugin_path, PHOTO_GUARD_PLUGINS="default").returncode != 0
+
+
+def test_builtins_register_through_the_hooks():
+    from photo_guard.plugins import load_plugins
+
+    pm = load_plugins()
+    names, transforms, objectives = [], [], []
+    pm.hook.register_encoders(register=lambda n, f: names.append(n))
+    pm.hook.register_transforms(register=lambda n, t: transforms.append(n))
+    pm.hook.register_objectives(register=lambda n, o: objectives.append(n))
+    assert {"sface", "efficientnet_lite0", "clip-vit-l-336", "siglip", "qwen2-vl"} <= set(names)
+    assert "RandomJPEG" in transforms and objectives == ["dp2vl"]
+
+
+def test_host_hooks_protect_a_shared_photo_and_queue_imports(tiny_encoder, tmp_path):
+    from photo_guard.plugins import load_plugins
+    from tests.photo_guard.conftest import make_photo
+
+    pm = load_plugins()
+    src = make_photo(tmp_path / "a.jpg")
+    ctx = {"out_dir": str(tmp_path / "shared"), "config": {"encoders": ("tiny",), "steps": 2, "device": "cpu"}}
+    out = pm.hook.photo_before_share(photo=str(src), context=ctx)
+    assert out == tmp_path / "shared" / "a.jpg" and out.exists()
+    futures = pm.hook.photo_on_import(photos=[str(src)], context={**ctx, "out_dir": str(tmp_path / "imported")})
+    assert futures[0].result(timeout=120)[0].exists()
+    export = tmp_path / "export"
+    export.mkdir()
+    copy = export / "a.jpg"
+    copy.write_bytes(src.read_bytes())
+    pm.hook.photo_on_export(photos=[str(copy)], destination=str(export), context=ctx)
+    assert copy.read_bytes() != src.read_bytes() and not (export / "a.jpg.orig").exists()
