@@ -105,6 +105,30 @@ def encoders() -> None:
 
 
 @cli.command()
+@click.argument("inbox", type=click.Path(exists=True, file_okay=False))
+@click.option("-o", "--out", "outbox", required=True, type=click.Path(file_okay=False))
+@click.option("--strength", type=click.Choice(["low", "default", "strong"]), default="default", show_default=True)
+@click.option("--encoders", default="sface,efficientnet_lite0", show_default=True)
+@click.option("--settle", default=2.0, show_default=True, help="Seconds a file must stay unchanged before it is taken.")
+@click.option("--device", default="auto", show_default=True)
+def watch(inbox, outbox, strength, encoders, settle, device) -> None:
+    """Protect each photo that appears in INBOX into OUTBOX (Ctrl-C to stop; a restart resumes)."""
+    import logging
+
+    from .protect import ProtectConfig
+    from .watch import watch as run_watch
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
+    cfg = ProtectConfig(strength=strength, encoders=tuple(encoders.split(",")), device=device)
+    click.echo(f"watching {Path(inbox).resolve()} -> {Path(outbox).resolve()} (Ctrl-C to stop)")
+    try:
+        run_watch(Path(inbox), Path(outbox), cfg, settle=settle,
+                  on_done=lambda r: click.echo(f"protected {len(r.protected)}, failed {len(r.failed)}"))
+    except KeyboardInterrupt:
+        click.echo("stopped")
+
+
+@cli.command()
 def plugins() -> None:
     """List the loaded plugins with their versions."""
     from .plugins import load_plugins, loaded_plugins
