@@ -25,6 +25,7 @@ def _rank_world() -> tuple[int, int]:
 @click.argument("paths", nargs=-1, required=True, type=click.Path())
 @click.option("-o", "--out", "out_dir", type=click.Path(file_okay=False), help="Output folder (names are kept).")
 @click.option("--in-place", is_flag=True, help="Replace the originals (a .orig backup of each is kept).")
+@click.option("--no-backup", is_flag=True, help="With --in-place, keep no .orig copy (for exported copies).")
 @click.option("--strength", type=click.Choice(["low", "default", "strong"]), default="default", show_default=True,
               help="Budget ε = 4, 8 or 16 /255.")
 @click.option("--encoders", default="sface,efficientnet_lite0", show_default=True, help="Comma-separated encoder ensemble.")
@@ -32,7 +33,7 @@ def _rank_world() -> tuple[int, int]:
 @click.option("--strip-gps", is_flag=True, help="Drop GPS position from EXIF (other EXIF is kept).")
 @click.option("--device", default="auto", show_default=True)
 @click.option("--set-size", default=16, show_default=True, help="Photos optimised together.")
-def protect(paths, out_dir, in_place, strength, encoders, steps, strip_gps, device, set_size) -> None:
+def protect(paths, out_dir, in_place, no_backup, strength, encoders, steps, strip_gps, device, set_size) -> None:
     """Protect photos (files or folders) as one owner's set. Exit code = number of photos that failed."""
     from tqdm import tqdm
 
@@ -49,7 +50,7 @@ def protect(paths, out_dir, in_place, strength, encoders, steps, strip_gps, devi
     bar = tqdm(total=len(files), unit="photo", disable=rank != 0 or not files)
     try:
         report = protect_files(files, Path(out_dir) if out_dir else None, cfg, in_place=in_place, strip_gps=strip_gps,
-                               set_size=set_size, on_photo=lambda _: bar.update(1))
+                               set_size=set_size, on_photo=lambda _: bar.update(1), backup=not no_backup)
     except EncoderUnavailable as exc:
         raise click.ClickException(str(exc)) from None
     bar.update(len(report.skipped))
