@@ -1,0 +1,1 @@
+"""photo_guard as a plugin of photo applications that are themselves pluggy hosts."""
