@@ -14,9 +14,16 @@ from typing import Iterator
 __all__ = ["atomic_output"]
 
 
+def _umask() -> int:
+    current = os.umask(0)
+    os.umask(current)
+    return current
+
+
 @contextlib.contextmanager
 def atomic_output(path: str | os.PathLike, suffix: str | None = None, mode: int | None = None) -> Iterator[Path]:
-    """Yield a temp path beside ``path``; on success it replaces ``path`` (with ``mode`` if given).
+    """Yield a temp path beside ``path``; on success it replaces ``path`` with ``mode`` (default: what a plain
+    ``open()`` would give under the current umask; key files pass 0600).
 
     ``suffix`` defaults to the target's (``.nii.gz`` kept whole) so writers that look at the extension still work.
     """
@@ -28,8 +35,7 @@ def atomic_output(path: str | os.PathLike, suffix: str | None = None, mode: int 
     os.close(fd)
     try:
         yield Path(tmp)
-        if mode is not None:
-            os.chmod(tmp, mode)
+        os.chmod(tmp, mode if mode is not None else 0o666 & ~_umask())
         os.replace(tmp, path)
     finally:
         Path(tmp).unlink(missing_ok=True)

@@ -123,3 +123,24 @@ def test_documented_derivation_is_reproducible():
 def test_empty_passphrase_rejected():
     with pytest.raises(LicenceKeyError):
         Key.from_passphrase("")
+
+
+def test_atomic_output_modes_and_failure(tmp_path):
+    from guard_core.atomic import atomic_output
+
+    with atomic_output(tmp_path / "plain.txt") as tmp:
+        tmp.write_text("x")
+    assert stat.S_IMODE(os.stat(tmp_path / "plain.txt").st_mode) == 0o666 & ~_current_umask()
+    (tmp_path / "keep.txt").write_text("old")
+    with pytest.raises(RuntimeError):
+        with atomic_output(tmp_path / "keep.txt") as tmp:
+            tmp.write_text("half")
+            raise RuntimeError("crash mid-write")
+    assert (tmp_path / "keep.txt").read_text() == "old"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["keep.txt", "plain.txt"]
+
+
+def _current_umask():
+    m = os.umask(0)
+    os.umask(m)
+    return m
