@@ -23,6 +23,7 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
+from guard_core.quality import psnr, ssim
 from photo_guard.encoders import build_encoder
 from photo_guard.faces import face_alignments
 from photo_guard.photo_io import load_rgb
@@ -77,9 +78,7 @@ def main() -> None:
         row = {"seconds_per_photo": seconds, "encoders": {}}
         diff = prot_all - clean_all
         row["linf_255"] = float(diff.abs().amax() * 255)
-        row["psnr"] = float(statistics.mean(10 * torch.log10(1 / diff.pow(2).flatten(1).mean(1)).tolist()))
-        from guard_core.quality import ssim
-
+        row["psnr"] = float(psnr(prot_all, clean_all, 1.0).mean())
         row["ssim"] = float(ssim(prot_all, clean_all, 1.0).mean())
         for name, enc in encs.items():
             zc, zp, zj = embed(enc, clean_all), embed(enc, prot_all), embed(enc, jpg_all)
