@@ -17,7 +17,7 @@ from typing import Callable, Iterable
 from guard_core.atomic import atomic_output
 from guard_core.device import resolve
 
-from .photo_io import SUPPORTED_SUFFIXES, PhotoError, read_photo, sha256_file, write_photo
+from .photo_io import SUPPORTED_SUFFIXES, PhotoError, codec_round_trip, is_lossy, read_photo, sha256_file, write_photo
 from .encoders import build_encoder
 from .protect import ProtectConfig, measure, protect_set
 
@@ -120,7 +120,11 @@ def protect_files(files: list[Path], out_dir: Path | None, config: ProtectConfig
         decoded = [read_photo(out).pixels for *_, out in written]
         stats = measure([w[3].pixels for w in written], decoded, encoders, config.work_size,
                         resolve(config.device)) if written else []
-        for (f, digest, dest_dir, _, out), st in zip(written, stats):
+        for (f, digest, dest_dir, photo, out), st in zip(written, stats):
+            if is_lossy(photo):
+                # A lossy format moves pixels on its own: record that floor beside the measured deviation.
+                floor = (codec_round_trip(photo, photo.pixels) - photo.pixels).abs().max() * 255
+                st = {**st, "lossy": True, "codec_floor_linf_255": float(floor)}
             Manifest(dest_dir).record(f.name, {"source": str(f), "source_sha256": digest, "output_sha256": sha256_file(out),
                                                "params": params, **st})
             report.protected.append(out)

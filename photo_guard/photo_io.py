@@ -21,7 +21,8 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 
 from guard_core.atomic import atomic_output
 
-__all__ = ["Photo", "PhotoError", "read_photo", "write_photo", "load_rgb", "sha256_file", "SUPPORTED_SUFFIXES"]
+__all__ = ["Photo", "PhotoError", "read_photo", "write_photo", "load_rgb", "sha256_file", "SUPPORTED_SUFFIXES",
+           "is_lossy", "codec_round_trip"]
 
 SUPPORTED_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".tif", ".tiff", ".heic", ".heif")
 MAX_PIXELS = 200_000_000  # refuse decompression bombs with a clear message
@@ -117,6 +118,26 @@ def _save_kwargs(photo: Photo, strip_gps: bool) -> dict:
     elif fmt == "TIFF":
         kw["compression"] = photo.info.get("compression", "raw")
     return kw
+
+
+def is_lossy(photo: Photo) -> bool:
+    fmt = photo.format.upper()
+    return fmt == "JPEG" or (fmt == "WEBP" and not photo.info.get("lossless", False))
+
+
+def codec_round_trip(photo: Photo, pixels: torch.Tensor) -> torch.Tensor:
+    """``pixels`` encoded as :func:`write_photo` would encode them for ``photo``, then decoded (display orientation).
+
+    Round-tripping the untouched original gives the codec's own error: the floor under any budget measured in a
+    lossy file.
+    """
+    import io
+
+    u8 = (pixels.clamp(0, 1) * 255).round().to(torch.uint8).permute(1, 2, 0).cpu().numpy()
+    buf = io.BytesIO()
+    Image.fromarray(u8, "RGB").save(buf, format=photo.format, **_save_kwargs(photo, strip_gps=True))
+    back = np.asarray(Image.open(buf).convert("RGB"), dtype=np.float32) / 255.0
+    return torch.from_numpy(back).permute(2, 0, 1).contiguous()
 
 
 def write_photo(photo: Photo, pixels: torch.Tensor, out_path: str | os.PathLike, strip_gps: bool = False,

@@ -29,5 +29,8 @@ def test_demo_writes_marked_and_clean_fusions_and_protected_photos(tmp_path):
     assert np.abs(marked - clean)[mask].mean() > 3 * np.abs(marked - clean)[~mask].mean()
     manifest = json.loads((tmp_path / "photos_protected" / "photo_guard_manifest.json").read_text())
     assert set(manifest["photos"]) == {"astronaut.png", "grace_hopper.jpg"}
-    assert all(p["linf_255"] <= 8.5 for p in manifest["photos"].values())
+    png, jpg = manifest["photos"]["astronaut.png"], manifest["photos"]["grace_hopper.jpg"]
+    assert png["linf_255"] <= 8.0 + 1e-3  # lossless: the budget holds exactly in the file (float32 rounding aside)
+    # JPEG re-encoding moves pixels by itself (codec_floor); the written file stays within budget + that floor.
+    assert jpg["lossy"] and jpg["linf_255"] <= 8.0 + jpg["codec_floor_linf_255"] + 1
     assert "PSNR" in done.stdout

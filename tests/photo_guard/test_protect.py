@@ -75,6 +75,8 @@ def test_cli_protect_skips_done_work_and_survives_bad_files(tiny_encoder, tmp_pa
     manifest = json.loads((out / MANIFEST_NAME).read_text())
     assert set(manifest["photos"]) == {"p0.jpg", "p1.jpg", "p2.jpg"}
     assert manifest["photos"]["p0.jpg"]["params"]["eps"] == pytest.approx(8 / 255)
+    for entry in manifest["photos"].values():  # measured on the written JPEG, against the codec's own floor
+        assert entry["lossy"] and entry["linf_255"] <= 8 + entry["codec_floor_linf_255"] + 1
     assert read_photo(out / "p0.jpg").format == "JPEG"
     (out / "p1.jpg").unlink()  # as if the run had crashed before p1
     r = CliRunner().invoke(cli, args)
