@@ -1,0 +1,71 @@
+"""The MONAI Bundle: `python -m monai.bundle run` on PNG pairs gives the same images as `amif fuse`."""
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+REPO = Path(__file__).resolve().parents[2]
+BUNDLE = REPO / "bundles" / "amif_fusion"
+
+
+def _bundle_run(input_dir, output_dir, passphrase):
+    env = {**os.environ, "AMIF_PASSPHRASE": passphrase, "AMIF_KEY_FILE": ""}
+    done = subprocess.run([sys.executable, "-m", "monai.bundle", "run", "--config_file", "configs/inference.json",
+                           "--input_dir", str(input_dir), "--output_dir", str(output_dir)],
+                          cwd=BUNDLE, env=env, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "amif-demo" not in done.stdout + done.stderr  # the key travels by environment, never in a log
+    return done
+
+
+def _fuse(mri, func, out, passphrase):
+    env = {**os.environ, "AMIF_PASSPHRASE": passphrase, "AMIF_KEY_FILE": "", "AMIF_WEIGHTS": str(BUNDLE / "models" / "model.pt")}
+    done = subprocess.run([sys.executable, "-m", "monai_amif.cli", "fuse", str(mri), str(func), "-o", str(out)],
+                          env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+
+
+@pytest.mark.slow
+def test_bundle_run_matches_amif_fuse_with_and_without_key(tmp_path):
+    if not (BUNDLE / "models" / "model.pt").is_file():
+        pytest.skip("shipped model missing")
+    sample = REPO / "samples" / "amif" / "pet"
+    inp = tmp_path / "in" / "PET-MRI"
+    (inp / "MRI").mkdir(parents=True)
+    (inp / "PET").mkdir()
+    shutil.copy(sample / "MRI.png", inp / "MRI" / "s1.png")
+    shutil.copy(sample / "PET.png", inp / "PET" / "s1.png")
+    for passphrase, tag in (("", "none"), ("amif-demo", "key")):
+        _bundle_run(tmp_path / "in", tmp_path / f"bundle_{tag}", passphrase)
+        _fuse(sample / "MRI.png", sample / "PET.png", tmp_path / f"fuse_{tag}.png", passphrase)
+        a = np.asarray(Image.open(tmp_path / f"bundle_{tag}" / "PET-MRI" / "s1.png"), dtype=np.int16)
+        b = np.asarray(Image.open(tmp_path / f"fuse_{tag}.png"), dtype=np.int16)
+        assert a.shape == b.shape == (256, 256, 3)
+        assert np.abs(a - b).max() <= 1  # same network, same pixels (8-bit rounding aside)
+    marked = np.asarray(Image.open(tmp_path / "bundle_none" / "PET-MRI" / "s1.png").convert("L"), dtype=np.float32)
+    clean = np.asarray(Image.open(tmp_path / "bundle_key" / "PET-MRI" / "s1.png").convert("L"), dtype=np.float32)
+    assert np.abs(marked - clean).mean() > 5  # the unlicensed run carries the mark
+
+
+def test_verify_metadata_offline_with_the_shipped_schema(tmp_path):
+    import json
+
+    def verify(meta):
+        return subprocess.run([sys.executable, "-m", "monai.bundle", "verify_metadata", "--meta_file", str(meta),
+                               "--filepath", str(BUNDLE / "configs" / "meta_schema.json")],
+                              capture_output=True, text=True, timeout=300, cwd=BUNDLE)
+
+    done = verify(BUNDLE / "configs" / "metadata.json")
+    assert done.returncode == 0 and "verified with no error" in done.stdout + done.stderr, done.stderr[-2000:]
+    meta = json.loads((BUNDLE / "configs" / "metadata.json").read_text())
+    assert set(meta["network_data_format"]["inputs"]) == {"image", "key"}
+    assert meta["network_data_format"]["inputs"]["key"]["num_channels"] == 256
+    del meta["network_data_format"]["outputs"]["pred"]["dtype"]
+    (tmp_path / "bad.json").write_text(json.dumps(meta))
+    assert verify(tmp_path / "bad.json").returncode != 0
