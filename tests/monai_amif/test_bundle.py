@@ -69,3 +69,26 @@ def test_verify_metadata_offline_with_the_shipped_schema(tmp_path):
     del meta["network_data_format"]["outputs"]["pred"]["dtype"]
     (tmp_path / "bad.json").write_text(json.dumps(meta))
     assert verify(tmp_path / "bad.json").returncode != 0
+
+
+@pytest.mark.slow
+def test_ckpt_export_to_torchscript_matches_eager(tmp_path, demo_key):
+    import torch
+
+    from monai_amif.checkpoint import load_model
+
+    out = tmp_path / "model.ts"
+    done = subprocess.run([sys.executable, "-m", "monai.bundle", "ckpt_export", "network_def", "--filepath", str(out),
+                           "--ckpt_file", "models/model.pt", "--key_in_ckpt", "model", "--meta_file",
+                           "configs/metadata.json", "--config_file", "configs/inference.json"],
+                          cwd=BUNDLE, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    scripted = torch.jit.load(str(out)).eval()
+    eager = load_model(BUNDLE / "models" / "model.pt")
+    x = torch.rand(2, 2, 96, 128, generator=torch.Generator().manual_seed(0))
+    wrong = demo_key.tensor().clone()
+    wrong[:8] *= -1
+    with torch.inference_mode():
+        for key in (demo_key.tensor(), torch.zeros(256), wrong):
+            k = key.expand(2, -1)
+            assert torch.allclose(scripted(x, k), eager(x, k), atol=1e-5)
