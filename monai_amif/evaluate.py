@@ -47,7 +47,7 @@ def evaluate(net: AMIFNet, data: str, key: Key, random_keys: int = 100, tasks: t
         d = load(pair)
         image = torch.as_tensor(d["image"]).float()[None].to(device)
         h, w = image.shape[-2:]
-        mask, intensity = net._template(h, w)[:, :1], net._template(h, w)[:, 1:]
+        mask, intensity = net._template(h, w).split(1, dim=1)
         f_auth, f_none = net(image.expand(2, -1, -1, -1), torch.cat([right, zero])).split(1)
         colour, cbcr = bool(d["func_is_colour"]), torch.as_tensor(d["func_cbcr"])
         a = _as_saved_grey(image[0, 1:2], cbcr, colour)  # functional in grey, as the evaluators read it

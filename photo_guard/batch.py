@@ -43,12 +43,15 @@ class Manifest:
 
     def __init__(self, folder: Path) -> None:
         self.path = folder / MANIFEST_NAME
-        self.data = {"format": "photo_guard-manifest", "version": 1, "photos": {}}
+        self.data = self._load()
+
+    def _load(self) -> dict:
         if self.path.exists():
             try:
-                self.data = json.loads(self.path.read_text(encoding="utf-8"))
+                return json.loads(self.path.read_text(encoding="utf-8"))
             except (OSError, json.JSONDecodeError):
                 log.warning("%s: unreadable manifest; starting a new one", self.path)
+        return {"format": "photo_guard-manifest", "version": 1, "photos": {}}
 
     def done(self, name: str, source_hash: str, params: dict) -> bool:
         entry = self.data["photos"].get(name)
@@ -63,7 +66,7 @@ class Manifest:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         with open(self.path.with_name(f".{MANIFEST_NAME}.lock"), "w") as lock:
             fcntl.flock(lock, fcntl.LOCK_EX)
-            self.__init__(self.path.parent)
+            self.data = self._load()
             self.data["photos"][name] = entry
             with atomic_output(self.path) as tmp:
                 tmp.write_text(json.dumps(self.data, indent=1), encoding="utf-8")
@@ -84,6 +87,13 @@ def protect_files(files: list[Path], out_dir: Path | None, config: ProtectConfig
         raise ValueError("give an output folder, or ask for in-place protection explicitly")
     report = BatchReport()
     params = json.loads(json.dumps(config.to_dict()))  # as stored: tuples become lists
+    manifests: dict[Path, Manifest] = {}
+
+    def manifest_for(folder: Path) -> Manifest:  # one read per output folder, not one per photo
+        if folder not in manifests:
+            manifests[folder] = Manifest(folder)
+        return manifests[folder]
+
     todo = []
     for f in files:
         dest_dir = f.parent if in_place else Path(out_dir)
@@ -92,7 +102,7 @@ def protect_files(files: list[Path], out_dir: Path | None, config: ProtectConfig
         except OSError as exc:
             report.failed.append((f, f"{f}: cannot read ({exc.strerror or exc})"))
             continue
-        if Manifest(dest_dir).done(f.name, digest, params):
+        if manifest_for(dest_dir).done(f.name, digest, params):
             report.skipped.append(f)
             continue
         todo.append((f, digest, dest_dir))
@@ -125,7 +135,7 @@ def protect_files(files: list[Path], out_dir: Path | None, config: ProtectConfig
                 # A lossy format moves pixels on its own: record that floor beside the measured deviation.
                 floor = (codec_round_trip(photo, photo.pixels) - photo.pixels).abs().max() * 255
                 st = {**st, "lossy": True, "codec_floor_linf_255": float(floor)}
-            Manifest(dest_dir).record(f.name, {"source": str(f), "source_sha256": digest, "output_sha256": sha256_file(out),
+            manifest_for(dest_dir).record(f.name, {"source": str(f), "source_sha256": digest, "output_sha256": sha256_file(out),
                                                "params": params, **st})
             report.protected.append(out)
             if on_photo:

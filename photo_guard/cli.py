@@ -68,32 +68,20 @@ def protect(paths, out_dir, in_place, no_backup, strength, encoders, steps, stri
 @click.option("--encoders", default="sface,efficientnet_lite0", show_default=True)
 def verify(protected, original, encoders) -> None:
     """Measure a protected photo against its original: budget, PSNR, SSIM, per-encoder embedding shift."""
-    import torch
-    import torch.nn.functional as F
-
-    from guard_core import ops, quality
-
     from .encoders import build_encoder
-    from .faces import face_alignments
     from .photo_io import PhotoError, load_rgb
+    from .protect import measure
 
     try:
-        a, b = load_rgb(original)[None], load_rgb(protected)[None]
+        a, b = load_rgb(original), load_rgb(protected)
     except PhotoError as exc:
         raise click.ClickException(str(exc)) from None
     if a.shape != b.shape:
         raise click.ClickException(f"{protected}: size {tuple(b.shape[-2:])} differs from the original's {tuple(a.shape[-2:])}")
-    click.echo(f"L-inf: {float(quality.linf(a, b)[0]) * 255:.1f}/255  PSNR: {float(quality.psnr(a, b, 1.0)[0]):.2f} dB  "
-               f"SSIM: {float(quality.ssim(a, b, 1.0)[0]):.4f}")
-    s = min(1.0, 320 / max(a.shape[-2:]))
-    size = (round(a.shape[-2] * s), round(a.shape[-1] * s))
-    a, b = ops.resize(a, size), ops.resize(b, size)
-    align, _ = face_alignments(a)
-    with torch.inference_mode():
-        for name in encoders.split(","):
-            e = build_encoder(name)
-            cos = F.cosine_similarity(e.embed(a, align if e.face else None), e.embed(b, align if e.face else None))
-            click.echo(f"{name}: cosine(protected, original) = {float(cos[0]):.3f}")
+    (stats,) = measure([a], [b], [build_encoder(n) for n in encoders.split(",")])
+    click.echo(f"L-inf: {stats['linf_255']:.1f}/255  PSNR: {stats['psnr']:.2f} dB  SSIM: {stats['ssim']:.4f}")
+    for name, shift in stats["encoders"].items():
+        click.echo(f"{name}: cosine(protected, original) = {shift['cos_to_clean']:.3f}")
 
 
 @cli.command()

@@ -10,6 +10,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 from dataclasses import dataclass, field
@@ -35,6 +36,7 @@ class PhotoError(ValueError):
     """A photo could not be read or written; the message is one line naming the file."""
 
 
+@functools.lru_cache(maxsize=1)
 def _register_heif() -> None:
     try:
         from pillow_heif import register_heif_opener

@@ -108,11 +108,7 @@ def protect_set(images: Sequence[Tensor], config: ProtectConfig | None = None, e
     device = resolve(cfg.device)
     encs = [e.to(device) for e in (encoders or [build_encoder(n) for n in cfg.encoders])]
     # Each photo gets a working copy at its own aspect ratio; photos sharing a working shape are optimised together.
-    works = [ops.resize(img[None].to(device), _work_size(*img.shape[-2:], cfg.work_size))[0] for img in images]
-    groups: dict[tuple[int, int], list[int]] = {}
-    for i, w in enumerate(works):
-        groups.setdefault(tuple(w.shape[-2:]), []).append(i)
-    aligns = [face_alignments(w[None])[0][0] for w in works]
+    works, groups, aligns = _working_copies(images, cfg.work_size, device)
     clean = _embed_all(encs, works, aligns, groups)
     centroid = {n: _unit(_unit(z).mean(0)) for n, z in clean.items()}  # the whole set's centroid
     target = _targets(cfg.target, clean, centroid, anchor, device)
@@ -165,12 +161,8 @@ def measure(clean: Sequence[Tensor], protected: Sequence[Tensor], encoders: Sequ
     clean embeddings plus the set's centroid cosine (< 0: moved past orthogonal toward the antithetical side)."""
     device = torch.device(device)
     stats = [_photo_stats(c.to(device), p.to(device)) for c, p in zip(clean, protected)]
-    works = [ops.resize(c[None].to(device), _work_size(*c.shape[-2:], work_size))[0] for c in clean]
+    works, groups, aligns = _working_copies(clean, work_size, device)
     pworks = [ops.resize(p[None].to(device), tuple(w.shape[-2:]))[0] for p, w in zip(protected, works)]
-    groups: dict[tuple[int, int], list[int]] = {}
-    for i, w in enumerate(works):
-        groups.setdefault(tuple(w.shape[-2:]), []).append(i)
-    aligns = [face_alignments(w[None])[0][0] for w in works]
     before, after = _embed_all(encoders, works, aligns, groups), _embed_all(encoders, pworks, aligns, groups)
     for e in encoders:
         cos = F.cosine_similarity(after[e.name], before[e.name], dim=-1)
@@ -179,6 +171,18 @@ def measure(clean: Sequence[Tensor], protected: Sequence[Tensor], encoders: Sequ
         for i, st in enumerate(stats):
             st.setdefault("encoders", {})[e.name] = {"cos_to_clean": float(cos[i]), "set_centroid_cos": centroid_cos}
     return stats
+
+
+def _working_copies(images: Sequence[Tensor], work_size: int, device: torch.device
+                    ) -> tuple[list[Tensor], dict[tuple[int, int], list[int]], list[Tensor]]:
+    """Each photo resized to fit ``work_size`` at its own aspect ratio, the indices grouped by working shape (photos
+    of one shape are batched together), and each working copy's face alignment."""
+    works = [ops.resize(img[None].to(device), _work_size(*img.shape[-2:], work_size))[0] for img in images]
+    groups: dict[tuple[int, int], list[int]] = {}
+    for i, w in enumerate(works):
+        groups.setdefault(tuple(w.shape[-2:]), []).append(i)
+    aligns = [face_alignments(w[None])[0][0] for w in works]
+    return works, groups, aligns
 
 
 def _embed_all(encs: Sequence[Encoder], works: list[Tensor], aligns: list[Tensor],
