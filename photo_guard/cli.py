@@ -118,6 +118,51 @@ def watch(inbox, outbox, strength, encoders, settle, device) -> None:
 
 
 @cli.command()
+@click.option("--data", required=True, type=click.Path(exists=True, file_okay=False),
+              help="One folder of photos per identity (e.g. ../shared/data/lfw10).")
+@click.option("--json", "json_out", type=click.Path(dir_okay=False), help="Write every number here.")
+@click.option("--report", "report_dir", type=click.Path(file_okay=False), help="Write report.md, results.json, figures.")
+@click.option("--cache", type=click.Path(file_okay=False), help="Keep protected sets here; a rerun resumes from them.")
+@click.option("--people", default=20, show_default=True)
+@click.option("--train", default=5, show_default=True, help="Shared (training) photos per identity.")
+@click.option("--queries", default=10, show_default=True, help="Clean question photos per identity, at most.")
+@click.option("--labels", default=10, show_default=True, help="Number of affiliation classes.")
+@click.option("--draws", default=5, show_default=True, help="Independent affiliation draws averaged.")
+@click.option("--steps", default=40, show_default=True)
+@click.option("--encoders", default="sface,efficientnet_lite0", show_default=True, help="Ensemble protected against.")
+@click.option("--attackers", default="sface,efficientnet_lite0", show_default=True, help="Encoders the attacker uses.")
+@click.option("--device", default="cpu", show_default=True)
+def evaluate(data, json_out, report_dir, cache, people, train, queries, labels, draws, steps, encoders, attackers,
+             device) -> None:
+    """Simulate a scraper fine-tuning on protected photos; report how much affiliation leaks to clean photos."""
+    import json
+    import logging
+    import shlex
+
+    from .encoders import EncoderUnavailable
+    from .evaluate import EvalConfig, run_evaluation
+    from .evaluate_report import markdown, write_report
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
+    cfg = EvalConfig(people=people, train=train, queries=queries, labels=labels, draws=draws, steps=steps,
+                     ensemble=tuple(encoders.split(",")), attackers=tuple(attackers.split(",")), device=device)
+    try:
+        ev = run_evaluation(Path(data), cfg, cache=Path(cache) if cache else None)
+    except (ValueError, EncoderUnavailable) as exc:
+        raise click.ClickException(str(exc)) from None
+    command = "photo-guard " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+    if json_out:
+        from guard_core.atomic import atomic_output
+
+        with atomic_output(json_out) as tmp:
+            tmp.write_text(json.dumps({**ev.results, "command": command}, indent=2))
+    if report_dir:
+        for p in write_report(ev, Path(report_dir), command):
+            click.echo(f"wrote {p}")
+    click.echo(markdown(ev.results))
+
+
+@cli.command()
 def plugins() -> None:
     """List the loaded plugins with their versions."""
     from .plugins import load_plugins, loaded_plugins

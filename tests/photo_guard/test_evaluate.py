@@ -1,0 +1,136 @@
+"""The fine-tuning attack simulation on tiny synthetic identities (tiny encoders, a few PGD steps)."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+from click.testing import CliRunner
+from PIL import Image
+
+from photo_guard.cli import cli
+from photo_guard.evaluate import EvalConfig, goals, leakage, postprocess, run_evaluation, sample_task, train_head
+from photo_guard.evaluate_report import write_report
+
+
+def make_identities(root, people=4, photos=5, size=(40, 48)):
+    """Each identity a smooth colour pattern of its own, each photo that pattern plus noise."""
+    rng = np.random.default_rng(0)
+    for p in range(people):
+        base = rng.integers(0, 255, (5, 6, 3)).astype(np.float32)
+        d = root / f"person_{p}"
+        d.mkdir(parents=True)
+        for i in range(photos):
+            small = np.clip(base + rng.normal(0, 12, base.shape), 0, 255).astype(np.uint8)
+            Image.fromarray(small).resize((size[1], size[0]), Image.BICUBIC).save(d / f"{i}.jpg", quality=95)
+    return root
+
+
+def tiny_config(**kw):
+    base = dict(people=4, train=3, queries=2, labels=2, draws=2, steps=2, attackers=("tiny", "tiny2"),
+                ensemble=("tiny", "tiny2"), strengths=("default",), ratios=(0.0, 1.0), postprocess=("jpeg75",))
+    return EvalConfig(**{**base, **kw})
+
+
+def test_sample_task_splits_and_balances(tmp_path):
+    data = make_identities(tmp_path / "data", people=6, photos=5)
+    task = sample_task(data, tiny_config(people=6, labels=3, draws=3))
+    assert len(task.identities) == 6
+    for tr, q in zip(task.train_files, task.query_files):
+        assert len(tr) == 3 and len(q) == 2 and not set(tr) & set(q)
+    for draw in task.affiliations:
+        assert sorted(draw) == [0, 0, 1, 1, 2, 2]
+    assert sample_task(data, tiny_config(people=6, labels=3, draws=3)).train_files == task.train_files  # seeded
+
+
+def test_sample_task_names_the_folder_when_too_few_identities(tmp_path):
+    data = make_identities(tmp_path / "data", people=2)
+    with pytest.raises(ValueError, match="data: 2 identity folders"):
+        sample_task(data, tiny_config(people=4))
+
+
+def test_heads_learn_separable_features_and_not_noise():
+    g = torch.Generator().manual_seed(0)
+    centres = torch.randn(4, 16, generator=g)
+    ids = torch.arange(4).repeat_interleave(5)
+    x = centres[ids] + 0.05 * torch.randn(20, 16, generator=g)
+    q = centres[ids] + 0.05 * torch.randn(20, 16, generator=g)
+    draws = [[0, 1, 0, 1], [1, 1, 0, 0]]
+    for kind in ("linear", "mlp"):
+        assert leakage(x, ids, q, ids, draws, 2, kind)[0] == 1.0
+        # trained on features unrelated to the identities, the head can only guess
+        noise = torch.randn(20, 16, generator=g)
+        assert leakage(noise, ids, q, ids, draws, 2, kind)[0] < 0.9
+    with pytest.raises(ValueError, match="unknown head"):
+        train_head(x, ids, 4, "forest")
+
+
+def test_postprocess_changes_pixels_and_size():
+    x = torch.rand(3, 40, 48)
+    assert postprocess([x], "resize0.5")[0].shape == (3, 20, 24)
+    assert postprocess([x], "screenshot")[0].shape == (3, 32, 38)
+    assert not torch.equal(postprocess([x], "jpeg50")[0], x)
+    assert postprocess([x], None)[0] is x
+    with pytest.raises(ValueError, match="unknown post-processing"):
+        postprocess([x], "sepia")
+
+
+def test_goals_judge_each_rule():
+    cfg = tiny_config(labels=10)
+    rows = [
+        {"experiment": "strength", "run": "tiny+tiny2@default", "strength": "default", "attacker": "a", "head": "linear",
+         "white_box": True, "clean_acc": 0.9, "protected_acc": 0.15, "protected_inverted_acc": 0.85},
+        {"experiment": "ensemble", "run": "tiny@default", "strength": "default", "attacker": "a", "head": "linear",
+         "white_box": False, "clean_acc": 0.9, "protected_acc": 0.6},
+        {"experiment": "postprocess", "run": "tiny+tiny2@default", "postprocess": "jpeg75", "attacker": "a",
+         "head": "linear", "white_box": True, "clean_acc": 0.8, "protected_acc": 0.3},
+    ]
+    g = goals(rows, cfg)
+    assert g["white_box"]["a/linear"]["met"]  # 15 % is within 10 points of chance (10 %)
+    assert not g["white_box"]["a/linear"]["inverted_met"]  # answering the least likely class finds 85 %
+    assert not g["transfer"]["a/linear vs tiny@default"]["met"]  # needed <= 50 %
+    assert g["postprocess"]["a/linear jpeg75"]["protection"] == pytest.approx(0.75)
+    assert g["postprocess"]["a/linear jpeg75"]["met"] is False  # 75 -> 50 points: lost 25
+
+
+def test_run_evaluation_end_to_end_resumes_and_reports(tmp_path, tiny_encoder):
+    data = make_identities(tmp_path / "data")
+    cfg = tiny_config()
+    ev = run_evaluation(data, cfg, cache=tmp_path / "cache")
+    res = ev.results
+    assert set(res["runs"]) == {"tiny+tiny2@default", "tiny@default", "tiny2@default", "tiny+tiny2@default/anchor"}
+    assert all(r["seconds_per_photo"] > 0 and r["psnr"] > 30 for r in res["runs"].values())
+    # per attacker x head: 4 protection runs + 2 ratios + 1 post-processing
+    assert len(res["rows"]) == 2 * 2 * 7
+    transfer = [r for r in res["rows"] if r["experiment"] == "ensemble" and not r["white_box"]]
+    assert {(r["attacker"], r["run"]) for r in transfer} == {("tiny", "tiny2@default"), ("tiny2", "tiny@default")}
+    ratio0 = [r for r in res["rows"] if r["experiment"] == "ratio" and r["ratio"] == 0.0]
+    assert all(r["protected_acc"] == r["clean_acc"] for r in ratio0)  # 0 % protected is the clean baseline
+    assert len(list((tmp_path / "cache").rglob("*.png"))) == 4 * 4 * 3
+
+    again = run_evaluation(data, cfg, cache=tmp_path / "cache")  # everything from the cache
+    assert all(r["seconds_per_photo"] == 0 for r in again.results["runs"].values())
+    assert again.results["rows"] == res["rows"]
+
+    paths = write_report(ev, tmp_path / "report", "photo-guard evaluate --data X")
+    assert [p.name for p in paths] == ["results.json", "report.md", "leakage.png", "before_after.png"]
+    assert json.loads(paths[0].read_text())["rows"] == res["rows"]
+    md = paths[1].read_text()
+    assert "## Goals" in md and "photo-guard evaluate --data X" in md and "tiny2@default" in md
+    assert Image.open(paths[2]).size[0] > 500 and Image.open(paths[3]).size[0] > 300
+
+
+def test_cli_evaluate(tmp_path, tiny_encoder):
+    data = make_identities(tmp_path / "data")
+    args = ["evaluate", "--data", str(data), "--people", "4", "--train", "3", "--queries", "2", "--labels", "2",
+            "--draws", "1", "--steps", "1", "--encoders", "tiny", "--attackers", "tiny",
+            "--json", str(tmp_path / "out.json")]
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 0, result.output
+    assert "## Goals" in result.output
+    assert json.loads((tmp_path / "out.json").read_text())["command"].startswith("photo-guard ")
+
+    bad = CliRunner().invoke(cli, [*args[:3], "--people", "9", *args[5:]])
+    assert bad.exit_code == 1 and "identity folders" in bad.output
