@@ -63,3 +63,9 @@ def load_model(path: str | os.PathLike, map_location: str | torch.device = "cpu"
     net.load_state_dict(state["model"])
     net.accepted_fingerprint = state.get("key_fingerprint")  # public id of the key it was trained for
     return net.eval()
+
+
+def key_fingerprint(path: str | os.PathLike) -> str | None:
+    """The public fingerprint of the licence key a model file was trained for (None when it does not say)."""
+    state = torch.load(Path(path), map_location="cpu", weights_only=False)
+    return state.get("key_fingerprint") if isinstance(state, dict) else None

@@ -11,19 +11,30 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from monai.data import PILReader
-from monai.transforms import Compose, ConcatItemsd, LoadImaged, ScaleIntensityRanged
+from monai.transforms import Compose, ConcatItemsd
 
-from .transforms import SplitColourd
+from .transforms import LoadSliced, SplitColourd
 
-__all__ = ["find_pairs", "pair_transforms", "TASKS"]
+__all__ = ["find_pairs", "pair_transforms", "pair_name", "TASKS"]
 
 TASKS = ("CT-MRI", "PET-MRI", "SPECT-MRI")
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp")
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".nii", ".nii.gz", ".dcm", ".dicom")
+
+
+def pair_name(path: Path) -> str:
+    """The file name without its image suffix (``.nii.gz`` counted whole)."""
+    name = path.name
+    for suffix in IMAGE_SUFFIXES:
+        if name.lower().endswith(suffix):
+            return name[: -len(suffix)]
+    return path.stem
 
 
 def find_pairs(root: str | Path, tasks: tuple[str, ...] | None = None) -> list[dict]:
     """List ``{"mri", "func", "task", "name"}`` dicts for every pair under ``root`` (a split folder or a task folder).
+
+    A pair is the same file name in ``MRI/`` and the functional folder: PNG/JPEG/TIFF, NIfTI (``.nii``/``.nii.gz``)
+    or DICOM (``.dcm``, one 2-D slice per file; a series is a folder of slices named alike in both modalities).
 
     Raises:
         FileNotFoundError: when ``root`` holds no pairs (the message names the folder).
@@ -39,19 +50,14 @@ def find_pairs(root: str | Path, tasks: tuple[str, ...] | None = None) -> list[d
             raise FileNotFoundError(f"{task_dir}: expected MRI/ and one functional folder, found {[p.name for p in func_dirs]}")
         for mri in sorted((task_dir / "MRI").iterdir()):
             func = func_dirs[0] / mri.name
-            if mri.suffix.lower() in IMAGE_SUFFIXES and func.is_file():
-                pairs.append({"mri": str(mri), "func": str(func), "task": task_dir.name, "name": mri.stem})
+            if mri.name.lower().endswith(IMAGE_SUFFIXES) and func.is_file():
+                pairs.append({"mri": str(mri), "func": str(func), "task": task_dir.name, "name": pair_name(mri)})
     if not pairs:
         raise FileNotFoundError(f"{root}: no MRI/functional pairs found (expected <task>/MRI/<name> + <task>/<FUNC>/<name>)")
     return pairs
 
 
 def pair_transforms() -> Compose:
-    """Load a pair of 8-bit images -> ``image [2, H, W]`` (MRI, functional Y) in [0, 1], plus ``func_cbcr``."""
+    """Load a pair of images -> ``image [2, H, W]`` (MRI, functional Y) in [0, 1], plus ``func_cbcr``."""
     keys = ("mri", "func")
-    return Compose([
-        LoadImaged(keys, reader=PILReader(reverse_indexing=False), image_only=True, ensure_channel_first=True),
-        ScaleIntensityRanged(keys, a_min=0, a_max=255, b_min=0, b_max=1),
-        SplitColourd("func"),
-        ConcatItemsd(keys, "image"),
-    ])
+    return Compose([LoadSliced(keys), SplitColourd("func"), ConcatItemsd(keys, "image")])

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import datetime as _dt
+from typing import Sequence
 
 import numpy as np
 from pydicom.dataset import Dataset, FileMetaDataset
-from pydicom.sequence import Sequence
+from pydicom.sequence import Sequence as DicomSequence
 from pydicom.uid import ExplicitVRLittleEndian, SecondaryCaptureImageStorage, generate_uid
 
 __all__ = ["derived_secondary_capture"]
@@ -17,11 +18,12 @@ _COPY_FROM_SOURCE = ("PatientName", "PatientID", "PatientBirthDate", "PatientSex
 
 
 def derived_secondary_capture(data: np.ndarray, source: Dataset | None = None, marked: bool = False,
-                              description: str = "AMIF fusion") -> Dataset:
+                              description: str = "AMIF fusion", also_from: Sequence[Dataset] = ()) -> Dataset:
     """Build a Secondary Capture dataset for a fused image ``[1 or 3, H, W]`` in [0, 1].
 
-    Patient and study are copied from ``source`` (the MR input) with new series/instance UIDs; the source image is
-    referenced; ``BurnedInAnnotation`` is YES when the copyright mark is drawn into the pixels.
+    Patient and study are copied from ``source`` (the MR input) with new series/instance UIDs; ``source`` and the
+    other inputs in ``also_from`` (the CT/PET/SPECT slice) are referenced in SourceImageSequence;
+    ``BurnedInAnnotation`` is YES when the copyright mark is drawn into the pixels.
     """
     if data.ndim != 3 or data.shape[0] not in (1, 3):
         raise ValueError(f"DICOM output takes one [1|3, H, W] image, got shape {data.shape}")
@@ -48,11 +50,9 @@ def derived_secondary_capture(data: np.ndarray, source: Dataset | None = None, m
     ds.DerivationDescription = "Fusion of MR with CT/PET/SPECT by AMIF"
     ds.ContentDate, ds.ContentTime = now.strftime("%Y%m%d"), now.strftime("%H%M%S")
     ds.BurnedInAnnotation = "YES" if marked else "NO"
-    if source is not None and "SOPInstanceUID" in source:
-        ref = Dataset()
-        ref.ReferencedSOPClassUID = source.SOPClassUID
-        ref.ReferencedSOPInstanceUID = source.SOPInstanceUID
-        ds.SourceImageSequence = Sequence([ref])
+    refs = [_reference(src) for src in (source, *also_from) if src is not None and "SOPInstanceUID" in src]
+    if refs:
+        ds.SourceImageSequence = DicomSequence(refs)
     u8 = np.round(np.clip(data, 0, 1) * 255).astype(np.uint8)
     ds.Rows, ds.Columns = u8.shape[1], u8.shape[2]
     ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 8, 8, 7, 0
@@ -63,3 +63,10 @@ def derived_secondary_capture(data: np.ndarray, source: Dataset | None = None, m
         ds.SamplesPerPixel, ds.PhotometricInterpretation = 1, "MONOCHROME2"
         ds.PixelData = u8[0].tobytes()
     return ds
+
+
+def _reference(src: Dataset) -> Dataset:
+    ref = Dataset()
+    ref.ReferencedSOPClassUID = src.SOPClassUID
+    ref.ReferencedSOPInstanceUID = src.SOPInstanceUID
+    return ref

@@ -95,11 +95,13 @@ def _atomic_write(path: Path, write) -> None:
         write(str(tmp))
 
 
-def write_image(path: str | os.PathLike, data: np.ndarray, like: ImageFile | None = None, marked: bool = False) -> Path:
+def write_image(path: str | os.PathLike, data: np.ndarray, like: ImageFile | None = None, marked: bool = False,
+                also_from: tuple[ImageFile, ...] = ()) -> Path:
     """Write ``data`` (``[C, H, W]`` / ``[C, H, W, D]`` in [0, 1]) in the format the suffix names.
 
-    ``like`` supplies the NIfTI affine or the DICOM dataset to derive from; ``marked`` says whether the copyright mark
-    is burned in (recorded in DICOM's BurnedInAnnotation).
+    ``like`` supplies the NIfTI affine or the DICOM dataset to derive from (the MR input); DICOM output also
+    references the DICOM inputs in ``also_from``; ``marked`` says whether the copyright mark is burned in (recorded in
+    DICOM's BurnedInAnnotation).
     """
     path = Path(path)
     fmt = image_format(path)
@@ -121,7 +123,10 @@ def write_image(path: str | os.PathLike, data: np.ndarray, like: ImageFile | Non
     else:
         from .dicom import derived_secondary_capture
 
-        ds = derived_secondary_capture(data, like.extra.get("dataset") if like is not None and like.format == "dicom" else None,
-                                       marked=marked)
+        def dataset(f: ImageFile | None):
+            return f.extra.get("dataset") if f is not None and f.format == "dicom" else None
+
+        ds = derived_secondary_capture(data, dataset(like), marked=marked,
+                                       also_from=[d for d in map(dataset, also_from) if d is not None])
         _atomic_write(path, lambda tmp: ds.save_as(tmp, enforce_file_format=True))
     return path

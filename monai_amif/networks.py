@@ -143,8 +143,8 @@ class AMIFNet(nn.Module):
             return self.template
         return F.interpolate(self.template, size=[h, w], mode="nearest")
 
-    def forward(self, image: Tensor, key: Tensor, template: Optional[Tensor] = None) -> Tensor:
-        """Fuse ``image [B, 2, H, W]`` under ``key [B, bits]``.
+    def forward(self, image: Tensor, key: Optional[Tensor] = None, template: Optional[Tensor] = None) -> Tensor:
+        """Fuse ``image [B, 2, H, W]`` under ``key [B, bits]`` (left out: no licence, the zero key).
 
         ``template`` ``[B, 2, H, W]`` overrides the mark template for this call; training passes the crop of the
         template that matches an image crop. Left out, the stored template is resized to ``H × W``.
@@ -157,6 +157,8 @@ class AMIFNet(nn.Module):
         if ph > 0 or pw > 0:
             x = F.pad(x, [0, pw, 0, ph], mode="replicate")
         x = F.pixel_unshuffle(x, 2)
+        if key is None:
+            key = image.new_zeros(b, self.key_bits)
         scale, shift = self.key_path(key.to(image.dtype))
         scales = torch.split(scale, self.splits, dim=1)
         shifts = torch.split(shift, self.splits, dim=1)

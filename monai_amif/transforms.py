@@ -2,8 +2,7 @@
 
 A typical inference chain::
 
-    LoadImaged(("mri", "func"), reader=PILReader(reverse_indexing=False), ensure_channel_first=True)
-    ScaleIntensityRanged(("mri", "func"), 0, 255, 0, 1)
+    LoadSliced(("mri", "func"))      # PNG/JPEG/TIFF, NIfTI or DICOM -> [C, H, W] in [0, 1]
     SplitColourd("func")              # func -> Y [1,H,W]; func_cbcr [2,H,W] kept for later
     ConcatItemsd(("mri", "func"), "image")
     AuthorizeKeyd("key", env="AMIF_PASSPHRASE", key_file=...)
@@ -24,10 +23,53 @@ from monai.utils import TransformBackends
 from guard_core import ops
 from guard_core.keys import Key
 
-__all__ = ["AuthorizeKey", "AuthorizeKeyd", "SplitColour", "SplitColourd", "RestoreColour", "RestoreColourd"]
+__all__ = ["LoadSlice", "LoadSliced", "AuthorizeKey", "AuthorizeKeyd", "SplitColour", "SplitColourd", "RestoreColour", "RestoreColourd"]
 
 PASSPHRASE_ENV = "AMIF_PASSPHRASE"
 KEY_FILE_ENV = "AMIF_KEY_FILE"
+
+
+class LoadSlice(Transform):
+    """Read one 2-D image file -> ``[C, H, W]`` float32 in [0, 1] (C = 1 grey, 3 colour).
+
+    PNG/JPEG/TIFF (8-bit, scaled by 255), NIfTI (a 2-D image or a one-slice volume) and DICOM (one slice; rescale
+    slope/intercept applied) are read by :func:`monai_amif.io.read_image`, with min-max scaling for the medical
+    formats, exactly as ``amif fuse`` reads them, so the bundle and the command line give the same pixels.
+
+    Raises:
+        monai_amif.io.ImageReadError: the file cannot be read, or holds a volume (fuse volumes with ``amif fuse``).
+    """
+
+    backend = [TransformBackends.NUMPY]
+
+    def __call__(self, path: str | os.PathLike) -> torch.Tensor:
+        from .io import ImageReadError, read_image
+
+        data = read_image(path).data
+        if data.ndim == 4 and data.shape[-1] == 1:
+            data = data[..., 0]
+        if data.ndim != 3:
+            raise ImageReadError(f"{path}: the bundle fuses 2-D slices, got shape {data.shape[1:]}; "
+                                 "fuse volumes with `amif fuse`")
+        return torch.from_numpy(data)
+
+
+class LoadSliced(MapTransform):
+    """Dictionary form of :class:`LoadSlice`: replaces each path under ``keys`` with its image and keeps the path
+    under ``<key>_path`` (writers derive their output from it)."""
+
+    backend = LoadSlice.backend
+
+    def __init__(self, keys: KeysCollection, allow_missing_keys: bool = False) -> None:
+        super().__init__(keys, allow_missing_keys)
+        self.loader = LoadSlice()
+
+    def __call__(self, data: Mapping[Hashable, object]) -> dict:
+        d = dict(data)
+        for k in self.key_iterator(d):
+            d[f"{k}_path"] = str(d[k])
+            d[k] = self.loader(d[k])
+        return d
 
 
 def _as_batch(x: torch.Tensor) -> torch.Tensor:
@@ -67,8 +109,9 @@ class AuthorizeKey(Transform):
 class AuthorizeKeyd(MapTransform):
     """Dictionary form of :class:`AuthorizeKey`: ``data[key]`` (a :class:`Key`, a passphrase, or absent) -> tensor.
 
-    The secret is read when the transform runs and only the ±1 tensor is stored in the data dict, so logs and
-    saved configs hold the source (an environment variable name or a key-file path), never the key.
+    The secret is read when the transform runs and only the ±1 tensor is stored in the data dict, plus the key's
+    public fingerprint under ``<key>_fingerprint`` ("" for no key) so writers can record whether the run was
+    licensed; logs and saved configs hold the source (an environment variable name or a key-file path), never the key.
     """
 
     backend = AuthorizeKey.backend
@@ -81,7 +124,9 @@ class AuthorizeKeyd(MapTransform):
     def __call__(self, data: Mapping[Hashable, object]) -> dict:
         d = dict(data)
         for k in self.keys:
-            d[k] = self.authorize(d.get(k))
+            key = self.authorize.resolve(d.get(k))
+            d[k] = key.tensor()
+            d[f"{k}_fingerprint"] = "" if key.is_none else key.fingerprint()
         return d
 
 

@@ -92,3 +92,74 @@ def test_ckpt_export_to_torchscript_matches_eager(tmp_path, demo_key):
         for key in (demo_key.tensor(), torch.zeros(256), wrong):
             k = key.expand(2, -1)
             assert torch.allclose(scripted(x, k), eager(x, k), atol=1e-5)
+
+
+def _dicom_and_nifti_pairs(root):
+    """Two slices of the CT sample as an MR + CT DICOM series, and the same pairs as 2-D NIfTI files."""
+    from PIL import Image
+
+    from monai_amif.io import read_image, write_image
+    from monai_amif.samples import png_pairs_to_dicom
+
+    png = root / "png"
+    for name, flip in (("s1", False), ("s2", True)):
+        for mod in ("MRI", "CT"):
+            im = Image.open(REPO / "samples" / "amif" / "ct" / f"{mod}.png")
+            (png / mod).mkdir(parents=True, exist_ok=True)
+            (im.transpose(Image.FLIP_LEFT_RIGHT) if flip else im).save(png / mod / f"{name}.png")
+            write_image(root / "in" / "CT-MRI-NIfTI" / mod / f"{name}.nii.gz", read_image(png / mod / f"{name}.png").data)
+    png_pairs_to_dicom(png, root / "in" / "CT-MRI")
+    return root / "in"
+
+
+@pytest.mark.slow
+def test_bundle_run_on_dicom_and_nifti_pairs(tmp_path):
+    import nibabel as nib
+    import pydicom
+    from monai.transforms import LoadImage
+    from pydicom import config
+    from pydicom.dataset import validate_file_meta
+
+    if not (BUNDLE / "models" / "model.pt").is_file():
+        pytest.skip("shipped model missing")
+    inp = _dicom_and_nifti_pairs(tmp_path)
+    for passphrase, tag in (("", "none"), ("amif-demo", "key"), ("not-the-licence", "wrong")):
+        _bundle_run(inp, tmp_path / tag, passphrase)
+    config.settings.reading_validation_mode = config.RAISE  # pydicom's own checks, strict
+    try:
+        for name in ("s1", "s2"):
+            mr = pydicom.dcmread(inp / "CT-MRI" / "MRI" / f"{name}.dcm")
+            ct = pydicom.dcmread(inp / "CT-MRI" / "CT" / f"{name}.dcm")
+            out = {tag: pydicom.dcmread(tmp_path / tag / "CT-MRI" / f"{name}.dcm") for tag in ("none", "key", "wrong")}
+            for tag, ds in out.items():
+                validate_file_meta(ds.file_meta)
+                assert ds.SOPClassUID == pydicom.uid.SecondaryCaptureImageStorage
+                assert ds.BurnedInAnnotation == ("NO" if tag == "key" else "YES")
+                assert (ds.PatientID, ds.PatientName, ds.StudyInstanceUID) == (mr.PatientID, mr.PatientName, mr.StudyInstanceUID)
+                assert ds.SeriesInstanceUID not in (mr.SeriesInstanceUID, ct.SeriesInstanceUID)
+                assert [r.ReferencedSOPInstanceUID for r in ds.SourceImageSequence] == [mr.SOPInstanceUID, ct.SOPInstanceUID]
+                # MONAI's own DICOM loader reads what was written (its arrays are indexed x, y)
+                loaded = LoadImage(reader="PydicomReader", image_only=True)(str(tmp_path / tag / "CT-MRI" / f"{name}.dcm"))
+                assert np.array_equal(np.asarray(loaded), ds.pixel_array.T)
+            marked, clean = (out[t].pixel_array.astype(np.float32) for t in ("none", "key"))
+            assert np.abs(marked - clean).mean() > 5
+            nii = {t: nib.load(tmp_path / t / "CT-MRI-NIfTI" / f"{name}.nii.gz") for t in ("none", "key")}
+            src = nib.load(inp / "CT-MRI-NIfTI" / "MRI" / f"{name}.nii.gz")
+            assert nii["key"].shape == src.shape and np.allclose(nii["key"].affine, src.affine)
+            assert np.abs(nii["none"].get_fdata() - nii["key"].get_fdata()).mean() * 255 > 5
+    finally:
+        config.settings.reading_validation_mode = config.WARN
+
+
+def test_load_slice_reads_each_format_and_refuses_volumes(tmp_path):
+    from monai_amif.io import ImageReadError, write_image
+    from monai_amif.transforms import LoadSliced
+
+    img = np.random.default_rng(0).random((1, 20, 24)).astype(np.float32)
+    for ext in (".png", ".nii.gz"):
+        write_image(tmp_path / f"a{ext}", img)
+        d = LoadSliced("mri")({"mri": str(tmp_path / f"a{ext}")})
+        assert d["mri"].shape == (1, 20, 24) and d["mri_path"] == str(tmp_path / f"a{ext}")
+    write_image(tmp_path / "vol.nii.gz", np.random.default_rng(0).random((1, 20, 24, 3)).astype(np.float32))
+    with pytest.raises(ImageReadError, match="vol.nii.gz: the bundle fuses 2-D slices"):
+        LoadSliced("mri")({"mri": str(tmp_path / "vol.nii.gz")})
