@@ -145,6 +145,25 @@ def evaluate(data, key_file, weights, json_out, random_keys, device) -> None:
         click.echo(f"wrote {json_out}")
 
 
+@cli.group()
+def bundle() -> None:
+    """The MONAI Bundle (bundles/amif_fusion)."""
+
+
+@bundle.command("pack")
+@click.option("--bundle", "bundle_dir", default="bundles/amif_fusion", show_default=True,
+              type=click.Path(exists=True, file_okay=False), help="Bundle folder.")
+@click.option("-o", "--out", "out_dir", default="dist", show_default=True, type=click.Path(file_okay=False))
+def bundle_pack(bundle_dir, out_dir) -> None:
+    """Write the versioned bundle zip that `python -m monai.bundle download --url` installs."""
+    from .packaging import BundleError, pack_bundle
+
+    try:
+        click.echo(f"wrote {pack_bundle(bundle_dir, out_dir)}")
+    except BundleError as exc:
+        raise click.ClickException(str(exc)) from None
+
+
 def main() -> None:
     sys.exit(cli(standalone_mode=True))
 
