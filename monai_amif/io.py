@@ -29,7 +29,17 @@ def image_format(path: str | os.PathLike) -> str:
         return "dicom"
     if name.endswith((".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp")):
         return "pil"
+    if _has_dicom_preamble(path):  # PACS exports often name slices IM0001, 1.2.840..., no suffix
+        return "dicom"
     raise ImageReadError(f"{path}: unsupported image type (use PNG, JPEG, TIFF, NIfTI .nii/.nii.gz or DICOM .dcm)")
+
+
+def _has_dicom_preamble(path: str | os.PathLike) -> bool:
+    try:
+        with open(path, "rb") as f:
+            return f.read(132)[128:] == b"DICM"
+    except OSError:
+        return False
 
 
 @dataclass
