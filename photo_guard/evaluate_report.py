@@ -63,12 +63,10 @@ def _goal_lines(res: dict) -> list[str]:
     out = ["## Goals", "", "| goal | attacker | leakage clean-trained | protected-trained | needed | result |",
            "|---|---|---|---|---|---|"]
     band = f"{_pct(max(0.0, res['chance'] - 0.10))} to {_pct(res['chance'] + 0.10)}"
-    for key, v in g["white_box"].items():
-        out.append(f"| white box, default strength, 100 % protected | {key} | {_pct(v['clean_acc'])} | "
-                   f"{_pct(v['protected_acc'])} | {band} | {_met(v['met'])} |")
-    for key, v in g["white_box"].items():
-        out.append(f"| same, attacker answers the least likely class | {key} | {_pct(v['clean_acc'])} | "
-                   f"{_pct(v['inverted_acc'])} | {band} | {_met(v['inverted_met'])} |")
+    for goal, acc, met in (("white box, default strength, 100 % protected", "protected_acc", "met"),
+                           ("same, attacker answers the least likely class", "inverted_acc", "inverted_met")):
+        out += [f"| {goal} | {key} | {_pct(v['clean_acc'])} | {_pct(v[acc])} | {band} | {_met(v[met])} |"
+                for key, v in g["white_box"].items()]
     for key, v in g["transfer"].items():
         out.append(f"| transfer (not optimised against) | {key} | {_pct(v['clean_acc'])} | {_pct(v['protected_acc'])} | "
                    f"≤ {_pct(v['needed'])} | {_met(v['met'])} |")

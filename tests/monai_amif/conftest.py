@@ -51,3 +51,15 @@ def shipped_weights() -> Path:
     if not SHIPPED_WEIGHTS.is_file():
         pytest.skip("the shipped model (bundles/amif_fusion/models/model.pt) is not in this checkout")
     return SHIPPED_WEIGHTS
+
+
+@pytest.fixture
+def sample_pet_input(tmp_path) -> Path:
+    """``tmp/in/PET-MRI/{MRI,PET}/s1.png``: the shipped PET sample pair laid out as a bundle input folder."""
+    import shutil
+
+    inp = tmp_path / "in" / "PET-MRI"
+    for mod, src in (("MRI", "MRI.png"), ("PET", "PET.png")):
+        (inp / mod).mkdir(parents=True)
+        shutil.copy(SAMPLE_PET / src, inp / mod / "s1.png")
+    return tmp_path / "in"

@@ -1,7 +1,6 @@
 """The MONAI Bundle: `python -m monai.bundle run` on PNG pairs gives the same images as `amif fuse`."""
 
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -32,17 +31,10 @@ def _fuse(mri, func, out, passphrase):
 
 
 @pytest.mark.slow
-def test_bundle_run_matches_amif_fuse_with_and_without_key(tmp_path):
-    if not (BUNDLE / "models" / "model.pt").is_file():
-        pytest.skip("shipped model missing")
+def test_bundle_run_matches_amif_fuse_with_and_without_key(tmp_path, sample_pet_input, shipped_weights):
     sample = REPO / "samples" / "amif" / "pet"
-    inp = tmp_path / "in" / "PET-MRI"
-    (inp / "MRI").mkdir(parents=True)
-    (inp / "PET").mkdir()
-    shutil.copy(sample / "MRI.png", inp / "MRI" / "s1.png")
-    shutil.copy(sample / "PET.png", inp / "PET" / "s1.png")
     for passphrase, tag in (("", "none"), ("amif-demo", "key")):
-        _bundle_run(tmp_path / "in", tmp_path / f"bundle_{tag}", passphrase)
+        _bundle_run(sample_pet_input, tmp_path / f"bundle_{tag}", passphrase)
         _fuse(sample / "MRI.png", sample / "PET.png", tmp_path / f"fuse_{tag}.png", passphrase)
         a = np.asarray(Image.open(tmp_path / f"bundle_{tag}" / "PET-MRI" / "s1.png"), dtype=np.int16)
         b = np.asarray(Image.open(tmp_path / f"fuse_{tag}.png"), dtype=np.int16)

@@ -95,7 +95,7 @@ def test_pack_bundle_is_versioned_complete_and_reproducible(tmp_path):
 
 
 @pytest.mark.slow
-def test_pack_serve_download_and_run_gives_the_source_trees_output(tmp_path):
+def test_pack_serve_download_and_run_gives_the_source_trees_output(tmp_path, sample_pet_input):
     out = subprocess.run([sys.executable, "-m", "monai_amif.cli", "bundle", "pack", "--bundle", str(BUNDLE), "-o",
                           str(tmp_path / "dist")], capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr
@@ -111,14 +111,8 @@ def test_pack_serve_download_and_run_gives_the_source_trees_output(tmp_path):
     downloaded = tmp_path / "bundles" / "amif_fusion"
     assert (downloaded / "models" / "model.pt").read_bytes() == (BUNDLE / "models" / "model.pt").read_bytes()
 
-    sample = REPO / "samples" / "amif" / "pet"
-    inp = tmp_path / "in" / "PET-MRI"
-    (inp / "MRI").mkdir(parents=True)
-    (inp / "PET").mkdir()
-    shutil.copy(sample / "MRI.png", inp / "MRI" / "s1.png")
-    shutil.copy(sample / "PET.png", inp / "PET" / "s1.png")
     for root, tag in ((BUNDLE, "source"), (downloaded, "downloaded")):
-        _monai_bundle(["run", "--config_file", "configs/inference.json", "--input_dir", str(tmp_path / "in"),
+        _monai_bundle(["run", "--config_file", "configs/inference.json", "--input_dir", str(sample_pet_input),
                        "--output_dir", str(tmp_path / tag)], cwd=root, passphrase="amif-demo")
     a, b = (np.asarray(Image.open(tmp_path / t / "PET-MRI" / "s1.png")) for t in ("source", "downloaded"))
     assert a.shape == (256, 256, 3) and np.array_equal(a, b)
