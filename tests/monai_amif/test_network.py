@@ -1,3 +1,5 @@
+from typing import Optional
+
 import pytest
 import torch
 
@@ -45,6 +47,20 @@ def test_torchscript_matches_eager_for_right_none_and_wrong_keys(tmp_path):
         k = key.tensor()[None]
         assert torch.allclose(scripted(x, k), net(x, k), atol=1e-6)
     assert _key_controls_no_branch(scripted.inlined_graph)
+    assert torch.equal(scripted(x), scripted(x, torch.zeros(1, 256)))  # no key passed = the zero key
+
+
+def test_branch_check_catches_a_key_dependent_if():
+    class Gated(torch.nn.Module):
+        def forward(self, image: torch.Tensor, key: Optional[torch.Tensor] = None) -> torch.Tensor:
+            if key is None:
+                key = torch.zeros(1, 4)
+            k = key * 2
+            if bool(k.sum() > 0):  # the kind of gate AMIF must not have
+                return image
+            return image * 0
+
+    assert not _key_controls_no_branch(torch.jit.script(Gated()).inlined_graph)
 
 
 _SHAPE_ONLY = {"aten::size", "aten::dim", "prim::device", "prim::dtype", "aten::len"}
@@ -52,19 +68,26 @@ _DECISIONS = {"aten::eq", "aten::ne", "aten::gt", "aten::lt", "aten::ge", "aten:
               "aten::Bool", "aten::Int", "aten::Float", "aten::is_nonzero", "aten::any", "aten::all"}
 
 
+_PRESENCE = {"aten::__is__", "aten::__isnot__"}  # `key is None`: whether a key was passed, not what it holds
+
+
 def _key_controls_no_branch(graph) -> bool:
-    """Follow every value computed from the key input (not its shape): none may feed a branch or a comparison."""
+    """Follow every value computed from the key input (not its shape, not whether it was passed): none may feed a
+    branch or a comparison. Values a branch returns are followed out of the branch."""
     key = list(graph.inputs())[2]  # (self, image, key, ...)
     seen, todo = set(), [key]
     while todo:
         value = todo.pop()
         for use in value.uses():
             node = use.user
-            if node.kind() in _SHAPE_ONLY:
+            if node.kind() in _SHAPE_ONLY or node.kind() in _PRESENCE:
                 continue
             if node.kind() == "prim::If" or node.kind() in _DECISIONS:
                 return False
-            for out in node.outputs():
+            outputs = list(node.outputs())
+            if node.kind() == "prim::Return" and node.owningBlock().owningNode() is not None:
+                outputs = [list(node.owningBlock().owningNode().outputs())[use.offset]]  # out of an if/loop block
+            for out in outputs:
                 if out.debugName() not in seen:
                     seen.add(out.debugName())
                     todo.append(out)
