@@ -131,9 +131,11 @@ def watch(inbox, outbox, strength, encoders, settle, device) -> None:
 @click.option("--steps", default=40, show_default=True)
 @click.option("--encoders", default="sface,efficientnet_lite0", show_default=True, help="Ensemble protected against.")
 @click.option("--attackers", default="sface,efficientnet_lite0", show_default=True, help="Encoders the attacker uses.")
+@click.option("--targets", default="anchor", show_default=True,
+              help="DP2-VL targets compared with the antithetical one at default strength (comma-separated; '' for none).")
 @click.option("--device", default="cpu", show_default=True)
 def evaluate(data, json_out, report_dir, cache, people, train, queries, labels, draws, steps, encoders, attackers,
-             device) -> None:
+             targets, device) -> None:
     """Simulate a scraper fine-tuning on protected photos; report how much affiliation leaks to clean photos."""
     import json
     import logging
@@ -145,7 +147,8 @@ def evaluate(data, json_out, report_dir, cache, people, train, queries, labels, 
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     cfg = EvalConfig(people=people, train=train, queries=queries, labels=labels, draws=draws, steps=steps,
-                     ensemble=tuple(encoders.split(",")), attackers=tuple(attackers.split(",")), device=device)
+                     ensemble=tuple(encoders.split(",")), attackers=tuple(attackers.split(",")),
+                     targets=tuple(t for t in targets.split(",") if t), device=device)
     try:
         ev = run_evaluation(Path(data), cfg, cache=Path(cache) if cache else None)
     except (ValueError, EncoderUnavailable) as exc:
