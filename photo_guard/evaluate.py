@@ -70,8 +70,8 @@ class EvalConfig:
         met once not optimised against: the transfer case); the other ``targets`` at default strength."""
         runs = [ProtectRun(self.ensemble, s) for s in self.strengths]
         if len(self.ensemble) > 1:
-            runs += [ProtectRun((e,), "default") for e in self.ensemble]
-        runs += [ProtectRun(self.ensemble, "default", t) for t in self.targets if t != "antithetical"]
+            runs += [ProtectRun((e,), "default", experiment="ensemble") for e in self.ensemble]
+        runs += [ProtectRun(self.ensemble, "default", t, "target") for t in self.targets if t != "antithetical"]
         return {r.name: r for r in runs}
 
 
@@ -82,14 +82,11 @@ class ProtectRun:
     ensemble: tuple[str, ...]
     strength: str = "default"
     target: str = "antithetical"
+    experiment: str = "strength"  # which report table: strength, ensemble (transfer) or target
 
     @property
     def name(self) -> str:
         return f"{'+'.join(self.ensemble)}@{self.strength}" + ("" if self.target == "antithetical" else f"/{self.target}")
-
-    @property
-    def experiment(self) -> str:
-        return "target" if self.target != "antithetical" else "ensemble" if len(self.ensemble) == 1 else "strength"
 
 
 @dataclass
