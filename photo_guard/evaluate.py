@@ -274,10 +274,13 @@ class _Attack:
     query_feats: dict[str, Tensor]
     query_id: Tensor
 
-    def leak(self, sets: list[ImageSet], attacker: str, head: str) -> tuple[float, float]:
+    def features(self, sets: list[ImageSet], attacker: str) -> tuple[Tensor, Tensor]:
+        """Training features ``[N, D]`` and each row's identity index."""
         feats = embed_images(self.encoders[attacker], [x for s in sets for x in s])
-        ids = torch.repeat_interleave(torch.arange(len(sets)), torch.tensor([len(s) for s in sets]))
-        return leakage(feats, ids, self.query_feats[attacker], self.query_id, self.task.affiliations, self.cfg.labels, head)
+        return feats, torch.repeat_interleave(torch.arange(len(sets)), torch.tensor([len(s) for s in sets]))
+
+    def leak(self, train: tuple[Tensor, Tensor], attacker: str, head: str) -> tuple[float, float]:
+        return leakage(*train, self.query_feats[attacker], self.query_id, self.task.affiliations, self.cfg.labels, head)
 
 
 def _mix(clean: list[ImageSet], protected: list[ImageSet], ratio: float) -> list[ImageSet]:
@@ -321,24 +324,32 @@ def run_evaluation(data: Path, cfg: EvalConfig | None = None, cache: Path | None
     main = ProtectRun(cfg.ensemble).name
     rows = []
 
-    def row(experiment: str, run: str, attacker: str, head: str, trained_on: list[ImageSet], baseline: float,
-            **extra) -> None:
-        ensemble = runs[run]["ensemble"] if run else []
-        acc, inverted = atk.leak(trained_on, attacker, head)
-        rows.append({"experiment": experiment, "run": run, "attacker": attacker, "head": head,
-                     "white_box": attacker in ensemble, "clean_acc": baseline, "protected_acc": acc,
-                     "protected_inverted_acc": inverted, **extra})
-
     for attacker in cfg.attackers:
+        feats: dict[str, tuple[Tensor, Tensor]] = {}  # one embedding per training-set variant, shared by the heads
+
+        def leak(variant: str, make_sets: Callable[[], list[ImageSet]], head: str) -> tuple[float, float]:
+            if variant not in feats:
+                feats[variant] = atk.features(make_sets(), attacker)
+            return atk.leak(feats[variant], attacker, head)
+
+        def row(experiment: str, run: str, head: str, variant: str, make_sets, baseline: float, **extra) -> None:
+            acc, inverted = leak(variant, make_sets, head)
+            rows.append({"experiment": experiment, "run": run, "attacker": attacker, "head": head,
+                         "white_box": attacker in runs[run]["ensemble"], "clean_acc": baseline, "protected_acc": acc,
+                         "protected_inverted_acc": inverted, **extra})
+
         for head in cfg.heads:
-            base = atk.leak(clean, attacker, head)[0]
+            base = leak("clean", lambda: clean, head)[0]
             for run, r in runs.items():
-                row(r["experiment"], run, attacker, head, prot[run], base, strength=r["strength"], target=r["target"])
+                row(r["experiment"], run, head, run, lambda run=run: prot[run], base, strength=r["strength"],
+                    target=r["target"])
             for ratio in cfg.ratios:
-                row("ratio", main, attacker, head, _mix(clean, prot[main], ratio), base, ratio=ratio)
+                row("ratio", main, head, f"ratio {ratio}", lambda ratio=ratio: _mix(clean, prot[main], ratio), base,
+                    ratio=ratio)
             for pp in cfg.postprocess:
-                pp_base = atk.leak(postprocess_sets(clean, pp), attacker, head)[0]
-                row("postprocess", main, attacker, head, postprocess_sets(prot[main], pp), pp_base, postprocess=pp)
+                pp_base = leak(f"clean {pp}", lambda pp=pp: postprocess_sets(clean, pp), head)[0]
+                row("postprocess", main, head, f"{main} {pp}", lambda pp=pp: postprocess_sets(prot[main], pp), pp_base,
+                    postprocess=pp)
             log.info("attacker %s/%s done", attacker, head)
     results = {"config": asdict(cfg), "chance": 1 / cfg.labels, "identities": task.identities,
                "train_photos": sum(map(len, task.train_files)), "query_photos": len(queries),
