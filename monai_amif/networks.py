@@ -150,16 +150,22 @@ class AMIFNet(nn.Module):
         template that matches an image crop. Left out, the stored template is resized to ``H × W``.
         """
         b, _, h, w = image.shape
-        ph, pw = (4 - h % 4) % 4, (4 - w % 4) % 4
-        if template is None:
-            template = self._template(h, w).expand(b, -1, -1, -1)
-        x = torch.cat([image, template.to(image.dtype)], 1)
-        if ph > 0 or pw > 0:
-            x = F.pad(x, [0, pw, 0, ph], mode="replicate")
-        x = F.pixel_unshuffle(x, 2)
+        x = self.fold(image, template)
         if key is None:
             key = image.new_zeros(b, self.key_bits)
         scale, shift = self.key_path(key.to(image.dtype))
+        return self.modulated(x, scale, shift)[:, :, :h, :w]
+
+    def modulation(self, key: Tensor) -> tuple[Tensor, Tensor]:
+        """The key path alone: ``key [B, bits] -> (scale, shift)``, each ``[B, sum of block widths]``."""
+        return self.key_path(key)
+
+    def modulated(self, x: Tensor, scale: Tensor, shift: Tensor) -> Tensor:
+        """The backbone under given modulation values (what a white-box attacker searches directly).
+
+        ``x`` is the folded input ``[B, 16, H/2, W/2]`` (image + template, padded, pixel-unshuffled) -> fused
+        ``[B, 1, H', W']`` on the padded grid.
+        """
         scales = torch.split(scale, self.splits, dim=1)
         shifts = torch.split(shift, self.splits, dim=1)
         blk = self.blocks
@@ -167,5 +173,15 @@ class AMIFNet(nn.Module):
         m = blk[4](blk[3](blk[2](e1, scales[2], shifts[2]), scales[3], shifts[3]), scales[4], shifts[4])
         up = F.interpolate(self.reduce(m), size=e1.shape[-2:], mode="bilinear", align_corners=False)
         d1 = blk[5](up + e1, scales[5], shifts[5])
-        out = F.pixel_shuffle(self.head(torch.cat([d1, x], 1)), 2)
-        return torch.sigmoid(out[:, :, :h, :w])
+        return torch.sigmoid(F.pixel_shuffle(self.head(torch.cat([d1, x], 1)), 2))
+
+    def fold(self, image: Tensor, template: Optional[Tensor] = None) -> Tensor:
+        """``image [B, 2, H, W]`` (+ template) -> the folded backbone input ``[B, 16, H'/2, W'/2]``, H', W' padded to 4."""
+        b, _, h, w = image.shape
+        if template is None:
+            template = self._template(h, w).expand(b, -1, -1, -1)
+        x = torch.cat([image, template.to(image.dtype)], 1)
+        ph, pw = (4 - h % 4) % 4, (4 - w % 4) % 4
+        if ph > 0 or pw > 0:
+            x = F.pad(x, [0, pw, 0, ph], mode="replicate")
+        return F.pixel_unshuffle(x, 2)
