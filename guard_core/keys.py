@@ -24,6 +24,8 @@ from pathlib import Path
 
 import torch
 from cryptography.hazmat.primitives import hashes
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from .atomic import atomic_output
@@ -34,6 +36,8 @@ KEY_BITS = 256
 SALT = b"guard-core/licence-key/v1"
 INFO_KEY = b"guard-core key bits v1"
 INFO_FINGERPRINT = b"guard-core public fingerprint v1"
+INFO_SEAL = b"guard-core sealed content v1"
+SEAL_MAGIC = b"GCSEAL1\n"
 KEY_FILE_FORMAT = "guard-core-key"
 KEY_FILE_VERSION = 1
 
@@ -145,6 +149,37 @@ class Key:
             raise LicenceKeyError("the absent key has no bits to compare")
         a, b = int.from_bytes(self._secret, "big"), int.from_bytes(other._secret, "big")
         return bin(a ^ b).count("1")
+
+    def encrypt(self, data: bytes, context: bytes = b"") -> bytes:
+        """AES-256-GCM under a key derived from this one (HKDF-SHA256, fresh random salt and nonce per call).
+
+        ``context`` is authenticated but not encrypted (a file header, say): decrypting with another context fails.
+        Layout: ``SEAL_MAGIC | salt (16) | nonce (12) | ciphertext + tag``.
+        """
+        if self._secret is None:
+            raise LicenceKeyError("the absent key cannot encrypt")
+        salt, nonce = os.urandom(16), os.urandom(12)
+        return SEAL_MAGIC + salt + nonce + AESGCM(self._aead_key(salt)).encrypt(nonce, data, context)
+
+    def decrypt(self, blob: bytes, context: bytes = b"") -> bytes:
+        """Undo :meth:`encrypt`.
+
+        Raises:
+            LicenceKeyError: the key is absent or not the one that encrypted ``blob``, or ``blob`` was altered.
+        """
+        if self._secret is None:
+            raise LicenceKeyError("no licence key: sealed content stays sealed")
+        if not blob.startswith(SEAL_MAGIC) or len(blob) < len(SEAL_MAGIC) + 28 + 16:
+            raise LicenceKeyError("not sealed content (bad header)")
+        head = len(SEAL_MAGIC)
+        salt, nonce, body = blob[head:head + 16], blob[head + 16:head + 28], blob[head + 28:]
+        try:
+            return AESGCM(self._aead_key(salt)).decrypt(nonce, body, context)
+        except InvalidTag:
+            raise LicenceKeyError("this licence key does not open the sealed content (or it was altered)") from None
+
+    def _aead_key(self, salt: bytes) -> bytes:
+        return HKDF(algorithm=hashes.SHA256(), length=32, salt=salt, info=INFO_SEAL).derive(self._secret)
 
     def save(self, path: str | os.PathLike, overwrite: bool = False) -> Path:
         """Write the key file atomically with mode 0600; refuses to replace a file unless ``overwrite``."""

@@ -8,11 +8,12 @@ from pathlib import Path
 import torch
 
 from guard_core.atomic import atomic_output
+from guard_core.keys import Key
 
 from .mark import MarkSpec
 from .networks import AMIFNet
 
-__all__ = ["atomic_save", "build_network", "save_model", "load_model"]
+__all__ = ["atomic_save", "build_network", "net_config", "save_model", "load_model", "key_fingerprint"]
 
 
 def atomic_save(obj: object, path: str | os.PathLike) -> None:
@@ -29,7 +30,7 @@ def build_network(net_config: dict | None = None) -> AMIFNet:
                    key_hidden=cfg.get("key_hidden", 128), key_path=cfg.get("key_path", "parity"))
 
 
-def _net_config(net: AMIFNet) -> dict:
+def net_config(net: AMIFNet) -> dict:
     c1 = net.blocks[0].channels
     c2 = net.blocks[2].channels
     return {"channels": [c1, c2], "key_bits": net.key_bits, "key_hidden": net.key_path.to_scale.in_features,
@@ -41,11 +42,14 @@ def save_model(net: AMIFNet, path: str | os.PathLike, **info: object) -> None:
 
     ``info`` is public metadata (the key's fingerprint, the training config); never pass a secret.
     """
-    atomic_save({"model": net.state_dict(), "net_config": _net_config(net), **info}, path)
+    atomic_save({"model": net.state_dict(), "net_config": net_config(net), **info}, path)
 
 
-def load_model(path: str | os.PathLike, map_location: str | torch.device = "cpu") -> AMIFNet:
+def load_model(path: str | os.PathLike, map_location: str | torch.device = "cpu", key: Key | None = None) -> AMIFNet:
     """Rebuild the network from a file written by :func:`save_model`, in eval mode.
+
+    A sealed file (:mod:`monai_amif.sealed`) opens only with its licence ``key``; without it the result is the
+    :class:`~monai_amif.sealed.MarkedPreview`.
 
     Raises:
         ValueError: naming the file, when it is not an AMIF model file.
@@ -57,11 +61,16 @@ def load_model(path: str | os.PathLike, map_location: str | torch.device = "cpu"
         raise ValueError(f"{path}: model file not found") from None
     except Exception as exc:  # torch raises many kinds for a damaged file
         raise ValueError(f"{path}: not a readable model file ({type(exc).__name__})") from None
+    from .sealed import is_sealed, open_sealed  # sealed builds on this module
+
+    if is_sealed(state):
+        return open_sealed(state, key or Key.none(), map_location)
     if not isinstance(state, dict) or "model" not in state or "net_config" not in state:
         raise ValueError(f"{path}: not an AMIF model file (no 'model'/'net_config' entries)")
     net = build_network(state["net_config"])
     net.load_state_dict(state["model"])
     net.accepted_fingerprint = state.get("key_fingerprint")  # public id of the key it was trained for
+    net.degrade_sigma = float((state.get("train_config") or {}).get("degrade_sigma", 3.0))  # blur under the mark
     return net.eval()
 
 

@@ -36,7 +36,7 @@ def evaluate(net: AMIFNet, data: str, key: Key, random_keys: int = 100, tasks: t
     "mark_leak"}}`` where variants are the authorised output (``key``), the unauthorised output (no key) and the
     mean/max rules. Random keys are drawn once (seeded) and used for every pair.
     """
-    device = next(net.parameters()).device
+    device = net.template.device  # a sealed model's preview has buffers but no parameters
     load = pair_transforms()
     right = key.tensor(device)[None]
     zero = torch.zeros_like(right)

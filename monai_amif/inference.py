@@ -46,11 +46,13 @@ class Fuser:
         weights: a model file (see :func:`monai_amif.checkpoint.save_model`) or a ready :class:`AMIFNet`.
         device: ``auto | cpu | cuda[:n]``.
         batch_slices: slices of a volume fused per forward pass.
+        key: opens a sealed model file (:mod:`monai_amif.sealed`); plain model files do not need it here.
     """
 
-    def __init__(self, weights: str | os.PathLike | AMIFNet | None = None, device: str = "auto", batch_slices: int = 16) -> None:
+    def __init__(self, weights: str | os.PathLike | AMIFNet | None = None, device: str = "auto", batch_slices: int = 16,
+                 key: Key | None = None) -> None:
         self.device = resolve(device)
-        net = weights if isinstance(weights, AMIFNet) else load_model(weights or default_weights())
+        net = weights if isinstance(weights, AMIFNet) else load_model(weights or default_weights(), key=key)
         self.net = net.to(self.device).eval()
         self.batch_slices = batch_slices
         self._split, self._restore = SplitColour(), RestoreColour()

@@ -1,0 +1,99 @@
+"""Sealed model files: the weights stored encrypted (AES-256-GCM) under the licence key.
+
+A plain ``model.pt`` hands a thief every weight, and ``amif attack`` shows what that buys (a continuous key search
+or a short fine-tuning run takes the mark off). A sealed file keeps only public metadata in the clear (network
+config, mark, blur σ, the key's fingerprint) and the state dict encrypted under the licence key, with that metadata
+authenticated. The right key opens it into the usual :class:`~monai_amif.networks.AMIFNet`; any other key, or none,
+gets a :class:`MarkedPreview`: the mark drawn over a blurred mean of the two sources, computed without a learned
+weight. So in sealed mode the no-key output is *not* learned: nothing learned is readable without the key.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+from pathlib import Path
+
+import torch
+from torch import Tensor, nn
+
+from guard_core.keys import Key, LicenceKeyError
+
+from .checkpoint import atomic_save, build_network
+from .losses import degrade
+from .mark import MarkSpec, render_mark
+
+__all__ = ["FORMAT", "seal_model", "open_sealed", "is_sealed", "MarkedPreview"]
+
+FORMAT = "amif-sealed"
+
+
+def is_sealed(state: object) -> bool:
+    """Whether a loaded model file is a sealed one."""
+    return isinstance(state, dict) and state.get("format") == FORMAT
+
+
+def _context(header: dict) -> bytes:
+    return json.dumps(header, sort_keys=True).encode("utf-8")
+
+
+def seal_model(model_path: str | os.PathLike, key: Key, out_path: str | os.PathLike) -> Path:
+    """Write a sealed copy of ``model_path`` to ``out_path`` (atomically), encrypted under ``key``.
+
+    Raises:
+        ValueError: naming the file, when it is not a plain AMIF model or was trained for another key.
+    """
+    model_path, out_path = Path(model_path), Path(out_path)
+    state = torch.load(model_path, map_location="cpu", weights_only=False)
+    if not isinstance(state, dict) or "model" not in state or "net_config" not in state:
+        raise ValueError(f"{model_path}: not a plain AMIF model file")
+    if key.is_none or state.get("key_fingerprint") not in (None, key.fingerprint()):
+        raise ValueError(f"{model_path}: this model accepts key {state.get('key_fingerprint')}, not the key given")
+    header = {"format": FORMAT, "version": 1, "net_config": state["net_config"],
+              "key_fingerprint": key.fingerprint(),
+              "degrade_sigma": float((state.get("train_config") or {}).get("degrade_sigma", 3.0))}
+    buf = io.BytesIO()
+    torch.save({"model": state["model"], "train_config": state.get("train_config")}, buf)
+    atomic_save({**header, "header": header, "sealed": key.encrypt(buf.getvalue(), _context(header))}, out_path)
+    return out_path
+
+
+class MarkedPreview(nn.Module):
+    """What a sealed model gives without its key: ``M·W + (1 - M)·blur(mean(A, B))``, ``[B, 2, H, W] -> [B, 1, H, W]``.
+
+    It takes (and ignores) a key so that it can stand wherever an :class:`AMIFNet` does.
+    """
+
+    def __init__(self, mark: MarkSpec, sigma: float = 3.0, key_bits: int = 256) -> None:
+        super().__init__()
+        mask, intensity = render_mark(mark)
+        self.register_buffer("template", torch.cat([mask, intensity], 1))
+        self.sigma, self.key_bits, self.mark_spec = sigma, key_bits, mark
+
+    def _template(self, h: int, w: int) -> Tensor:
+        return nn.functional.interpolate(self.template, size=[h, w], mode="nearest")
+
+    def forward(self, image: Tensor, key: Tensor | None = None, template: Tensor | None = None) -> Tensor:
+        if template is None:
+            template = self._template(*image.shape[-2:]).expand(image.shape[0], -1, -1, -1)
+        mask, intensity = template[:, :1], template[:, 1:]
+        return mask * intensity + (1 - mask) * degrade(image.mean(1, keepdim=True), self.sigma)
+
+
+def open_sealed(state: dict, key: Key, map_location: str | torch.device = "cpu") -> nn.Module:
+    """The network inside a loaded sealed file when ``key`` opens it, else its :class:`MarkedPreview` (eval mode,
+    ``accepted_fingerprint`` and ``degrade_sigma`` set either way)."""
+    header = state["header"]
+    cfg = dict(header["net_config"])
+    try:
+        payload = key.decrypt(state["sealed"], _context(header))
+    except LicenceKeyError:
+        net: nn.Module = MarkedPreview(MarkSpec(**cfg["mark"]), header["degrade_sigma"], cfg.get("key_bits", 256))
+    else:
+        inner = torch.load(io.BytesIO(payload), map_location=map_location, weights_only=True)
+        net = build_network(cfg)
+        net.load_state_dict(inner["model"])
+    net.accepted_fingerprint = header["key_fingerprint"]
+    net.degrade_sigma = header["degrade_sigma"]
+    return net.to(map_location).eval()
