@@ -107,7 +107,7 @@ def fuse(mri, func, output, key_file, weights, device, overwrite) -> None:
     key = _key_from_options(key_file)
     try:
         a, b = read_image(mri), read_image(func)
-        fuser = Fuser(weights, device=device)
+        fuser = Fuser(weights, device=device, key=key)
         result = fuser.fuse(a.data[:1], b.data, key)
         write_image(out, result.image, like=a, marked=result.marked, also_from=(b,))
     except (ImageReadError, ValueError) as exc:
@@ -135,7 +135,7 @@ def evaluate(data, key_file, weights, json_out, random_keys, device) -> None:
     if key.is_none:
         click.echo("warning: no licence key given; the 'authorised' rows show the unlicensed output", err=True)
     try:
-        net = Fuser(weights, device=device).net
+        net = Fuser(weights, device=device, key=key).net
     except ValueError as exc:
         raise click.ClickException(str(exc)) from None
     results = run_evaluation(net, data, key, random_keys=random_keys)
@@ -143,6 +143,95 @@ def evaluate(data, key_file, weights, json_out, random_keys, device) -> None:
     if json_out:
         Path(json_out).write_text(json.dumps(results, indent=2))
         click.echo(f"wrote {json_out}")
+
+
+@cli.command()
+@click.option("--data", required=True, type=click.Path(exists=True, file_okay=False),
+              help="Folder with train/ and test/ splits of pairs (attacks are scored on test, trained on train).")
+@click.option("--weights", required=True, type=click.Path(dir_okay=False), help="The model to attack.")
+@click.option("--key-file", type=click.Path(dir_okay=False),
+              help="The model's licence key, to score attacks (else $AMIF_KEY_FILE / $AMIF_PASSPHRASE).")
+@click.option("--json", "json_out", type=click.Path(dir_okay=False), help="Write every number as JSON here.")
+@click.option("--report", "report_dir", type=click.Path(file_okay=False), help="Write report.md, results.json and figures here.")
+@click.option("--attacks", default="wrong_keys,removal,distillation,key_search,finetune", show_default=True,
+              help="Comma-separated subset to run.")
+@click.option("--random-keys", default=10_000, show_default=True, help="Random wrong keys tried.")
+@click.option("--per-distance", default=50, show_default=True, help="Keys tried at each bit distance 1..128.")
+@click.option("--search-steps", default=1000, show_default=True, help="Adam steps of each white-box search.")
+@click.option("--restarts", default=3, show_default=True, help="Random starts of each key search.")
+@click.option("--train-steps", default=600, show_default=True, help="Steps of the removal network and of the student.")
+@click.option("--finetune-steps", default="0,25,50,100,200,400", show_default=True, help="Fine-tuning snapshots.")
+@click.option("--test-limit", type=int, default=None, help="Use the first N test pairs of each task.")
+@click.option("--train-limit", type=int, default=None, help="Use the first N training pairs of each task.")
+@click.option("--seed", default=0, show_default=True)
+def attack(data, weights, key_file, json_out, report_dir, attacks, random_keys, per_distance, search_steps, restarts,
+           train_steps, finetune_steps, test_limit, train_limit, seed) -> None:
+    """Attack the model's key gate as a thief would (black box and white box) and report what held."""
+    import json
+    import logging
+    import shlex
+    from pathlib import Path
+
+    from guard_core.atomic import atomic_output
+
+    from .attacks import AttackConfig, run_attacks
+    from .attacks.report import write_report
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
+    key = _key_from_options(key_file)
+    if key.is_none:
+        raise click.ClickException("amif attack needs the model's key to score attacks: --key-file or $AMIF_PASSPHRASE")
+    try:
+        snapshots = tuple(sorted({int(s) for s in finetune_steps.split(",") if s.strip()}))
+    except ValueError:
+        raise click.ClickException(f"--finetune-steps: expected comma-separated integers, got {finetune_steps!r}") from None
+    cfg = AttackConfig(data=data, weights=weights, attacks=tuple(a.strip() for a in attacks.split(",") if a.strip()),
+                       random_keys=random_keys, per_distance=per_distance, search_steps=search_steps,
+                       restarts=restarts, removal_steps=train_steps, distill_steps=train_steps,
+                       finetune_snapshots=snapshots or (0,), test_limit=test_limit, train_limit=train_limit, seed=seed)
+    try:
+        run = run_attacks(cfg, key)
+    except (FileNotFoundError, ValueError) as exc:
+        raise click.ClickException(str(exc)) from None
+    for goal, verdict in run.results["goals"].items():
+        click.echo(f"{'met    ' if verdict['met'] else 'NOT MET'}  {goal}: {verdict['detail']}")
+    command = "amif attack " + " ".join(shlex.quote(a) for a in sys.argv[2:])
+    if json_out:
+        with atomic_output(json_out) as tmp:
+            tmp.write_text(json.dumps({**run.results, "command": command}, indent=2))
+        click.echo(f"wrote {json_out}")
+    if report_dir:
+        paths = write_report(run, Path(report_dir), command)
+        click.echo(f"wrote {', '.join(str(p) for p in paths)}")
+
+
+@cli.command()
+@click.option("--weights", required=True, type=click.Path(exists=True, dir_okay=False), help="Plain model file to seal.")
+@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False), help="Sealed model file to write.")
+@click.option("--key-file", type=click.Path(dir_okay=False), help="The model's licence key (else $AMIF_KEY_FILE / $AMIF_PASSPHRASE).")
+@click.option("--overwrite", is_flag=True, help="Replace an existing output file.")
+def seal(weights, output, key_file, overwrite) -> None:
+    """Write a sealed copy of a model: weights encrypted (AES-256-GCM) under its licence key.
+
+    Without the key a sealed model shows only the marked preview; `amif fuse --weights` opens it with the key.
+    """
+    from pathlib import Path
+
+    from .sealed import seal_model
+
+    out = Path(output)
+    if out.exists() and not overwrite:
+        raise click.ClickException(f"{out}: exists (use --overwrite to replace it)")
+    if out.resolve() == Path(weights).resolve():
+        raise click.ClickException(f"{out}: refusing to overwrite the plain model with its sealed copy")
+    key = _key_from_options(key_file)
+    if key.is_none:
+        raise click.ClickException("sealing needs the model's key: --key-file or $AMIF_PASSPHRASE")
+    try:
+        seal_model(weights, key, out)
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(f"wrote {out} (opens with key {key.fingerprint()})")
 
 
 @cli.group()

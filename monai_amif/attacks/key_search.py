@@ -1,0 +1,114 @@
+"""White-box attack 4: with the weights in hand, search for a key (or for the key path's output) by gradient.
+
+The thief has no authorised outputs, so the objective is the key-free fusion loss the model was trained with
+(:class:`monai_amif.losses.FusionLoss`) on training crops: a clean fusion scores far better than the marked one.
+
+* :func:`search_key`: Adam on a continuous key input, raw or squashed by ``tanh``, several restarts at once;
+* :func:`search_modulation`: Adam on the key path's output, the per-channel scale and shift of every block.
+"""
+
+from __future__ import annotations
+
+import time
+
+import torch
+from torch import Tensor
+
+from guard_core.pgd import optimise_vector
+
+from ..losses import FusionLoss
+from ..networks import AMIFNet
+from .common import References, quality
+
+__all__ = ["search_key", "search_modulation", "bits_recovered", "apply_modulation"]
+
+
+def bits_recovered(found: Tensor, right: Tensor, sign_symmetric: bool = False) -> int:
+    """Key bits the signs of ``found [bits]`` get right. With ``sign_symmetric`` (a parity key path whose subsets
+    have even size, where a key and its negation are the same key) the better of the two counts."""
+    agree = int((torch.sign(found) == right).sum())
+    return max(agree, right.numel() - agree) if sign_symmetric else agree
+
+
+def _sign_symmetric(net: AMIFNet) -> bool:
+    subsets = getattr(net.key_path, "subsets", None)
+    return subsets is not None and subsets.shape[1] % 2 == 0
+
+
+def _objective(net: AMIFNet, crops: Tensor, templates: Tensor, loss: FusionLoss):
+    def fn(keys: Tensor) -> Tensor:  # keys [R, bits] -> per-restart losses [R]
+        r, b = keys.shape[0], crops.shape[0]
+        out = net(crops.repeat(r, 1, 1, 1), keys.repeat_interleave(b, 0), templates.repeat(r, 1, 1, 1))
+        return torch.stack([loss(o, crops)["total"] for o in out.split(b)])
+    return fn
+
+
+@torch.inference_mode()
+def _evaluate(net: AMIFNet, images: Tensor, refs: References, key: Tensor, batch: int = 16) -> dict[str, float]:
+    out = torch.cat([net(x, key.expand(len(x), -1)) for x in images.split(batch)])
+    return quality(out, refs)
+
+
+def search_key(net: AMIFNet, crops: Tensor, templates: Tensor, images: Tensor, refs: References, right: Tensor,
+               bound: str = "tanh", restarts: int = 3, steps: int = 1000, lr: float = 0.05, seed: int = 0) -> dict:
+    """Search ``restarts`` keys at once from random ±1 starts (scaled by 0.5 under ``tanh``).
+
+    ``crops``/``templates`` ``[B, 2, h, w]`` are the training crops the loss sees; the result is measured on
+    ``images`` (the test pairs) against ``refs``, for the continuous key found and for its signs. Returns the best
+    restart (lowest final loss) and every restart's numbers.
+    """
+    for p in net.parameters():
+        p.requires_grad_(False)
+    g = torch.Generator().manual_seed(seed)
+    start = torch.randint(0, 2, (restarts, right.numel()), generator=g).float() * 2 - 1
+    t0 = time.perf_counter()
+    res = optimise_vector(_objective(net, crops, templates, FusionLoss(100, 100, 50)), start * (0.5 if bound == "tanh" else 1.0),
+                          steps=steps, lr=lr, bound=bound)
+    seconds = time.perf_counter() - t0
+    with torch.no_grad():
+        final = _objective(net, crops, templates, FusionLoss(100, 100, 50))(res.vector)
+    runs = []
+    for r in range(restarts):
+        v = res.vector[r]
+        runs.append({"loss": float(final[r]), "bits_recovered": bits_recovered(v, right, _sign_symmetric(net)),
+                     "continuous": _evaluate(net, images, refs, v[None]),
+                     "signs": _evaluate(net, images, refs, torch.sign(v)[None])})
+    best = min(runs, key=lambda x: x["loss"])
+    best_value = res.vector[runs.index(best)]
+    return {"bound": bound, "restarts": restarts, "steps": steps, "lr": lr, "seconds": seconds, "value": best_value,
+            "loss_curve": res.losses[:: max(1, steps // 100)], "best": best, "runs": runs}
+
+
+def apply_modulation(net: AMIFNet, images: Tensor, scale: Tensor, shift: Tensor, template: Tensor | None = None) -> Tensor:
+    """``net`` on ``images [N, 2, H, W]`` with the given modulation ``scale``/``shift`` ``[1, C]`` instead of a key's."""
+    h, w = images.shape[-2:]
+    n = len(images)
+    return net.modulated(net.fold(images, template), scale.expand(n, -1), shift.expand(n, -1))[:, :, :h, :w]
+
+
+def search_modulation(net: AMIFNet, crops: Tensor, templates: Tensor, images: Tensor, refs: References,
+                      right: Tensor, steps: int = 1000, lr: float = 0.01) -> dict:
+    """Adam on the scale and shift of every block, started from the no-key values the thief can read off.
+    ``right`` is used only to report how far the search moved toward the right key's values."""
+    for p in net.parameters():
+        p.requires_grad_(False)
+    with torch.no_grad():
+        scale0, shift0 = net.modulation(torch.zeros(1, net.key_bits))
+    loss = FusionLoss(100, 100, 50)
+    c = scale0.shape[1]
+
+    def fn(v: Tensor) -> Tensor:
+        return loss(apply_modulation(net, crops, v[:, :c], v[:, c:], templates), crops)["total"]
+
+    t0 = time.perf_counter()
+    res = optimise_vector(fn, torch.cat([scale0, shift0], 1), steps=steps, lr=lr)
+    seconds = time.perf_counter() - t0
+    v = res.vector
+    with torch.inference_mode():
+        out = torch.cat([apply_modulation(net, x, v[:, :c], v[:, c:]) for x in images.split(16)])
+        target = torch.cat(net.modulation(right[None]), 1)
+    start = torch.cat([scale0, shift0], 1)
+    # How far the search moved toward the right key's values (1 = all the way, 0 = not at all).
+    toward = float(((v - start) * (target - start)).sum() / (target - start).pow(2).sum())
+    return {"values": 2 * c, "value": v, "steps": steps, "lr": lr, "seconds": seconds, "loss": res.losses[-1], "toward_right": toward,
+            "loss_curve": res.losses[:: max(1, steps // 100)], "result": quality(out, refs)}

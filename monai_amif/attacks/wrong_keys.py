@@ -1,0 +1,79 @@
+"""Black-box attack 1: try wrong keys and count the ones the model accepts.
+
+A key is *falsely accepted* when its output shows too little of the mark (``mark_ncc < 0.5``) or fuses as well as the
+authorised output (fusion PSNR, DESIGN.md's definition against both sources, within 1 dB of the authorised output's).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from ..metrics import mark_ncc, psnr as fusion_psnr
+from ..networks import AMIFNet
+from .common import PairSet, References
+
+__all__ = ["random_keys", "flip_bits", "false_accepts", "wrong_key_attack", "BIT_DISTANCES"]
+
+BIT_DISTANCES = (1, 2, 4, 8, 16, 32, 64, 128)
+
+
+def random_keys(n: int, bits: int, generator: torch.Generator) -> Tensor:
+    """``n`` uniformly random ±1 keys ``[n, bits]``."""
+    return torch.randint(0, 2, (n, bits), generator=generator).float() * 2 - 1
+
+
+def flip_bits(right: Tensor, distance: int, n: int, generator: torch.Generator) -> Tensor:
+    """``n`` keys ``[n, bits]``, each ``right`` with ``distance`` distinct random bits flipped."""
+    keys = right.expand(n, -1).clone()
+    for i in range(n):
+        flip = torch.randperm(right.numel(), generator=generator)[:distance]
+        keys[i, flip] = -keys[i, flip]
+    return keys
+
+
+def _fusion_psnr(f: Tensor, image: Tensor) -> float:
+    to255 = lambda t: np.round(t.cpu().numpy() * 255).astype(np.float32)  # noqa: E731
+    return fusion_psnr(to255(f[0]), to255(image[1]), to255(image[0]))
+
+
+@torch.inference_mode()
+def false_accepts(net: AMIFNet, image: Tensor, auth: Tensor, mask: Tensor, intensity: Tensor, keys: Tensor,
+                  batch: int = 50) -> dict[str, np.ndarray]:
+    """Run every key in ``keys [K, bits]`` on one pair ``image [2, H, W]``; per key: ``mark_ncc``, fusion PSNR and
+    whether it was ``accepted`` (see the module docstring). ``auth [1, H, W]`` is the authorised output."""
+    auth_psnr = _fusion_psnr(auth, image)
+    ncc, fpsnr = [], []
+    for k in keys.split(batch):
+        out = net(image[None].expand(len(k), -1, -1, -1), k)
+        ncc.append(mark_ncc(out, auth[None].expand_as(out), mask, intensity).numpy())
+        fpsnr += [_fusion_psnr(o, image) for o in out]
+    ncc_a, psnr_a = np.concatenate(ncc), np.asarray(fpsnr)
+    return {"mark_ncc": ncc_a, "fusion_psnr": psnr_a, "accepted": (ncc_a < 0.5) | (psnr_a >= auth_psnr - 1.0),
+            "authorised_fusion_psnr": np.float64(auth_psnr)}
+
+
+def _summary(res: list[dict[str, np.ndarray]]) -> dict[str, float]:
+    ncc = np.concatenate([r["mark_ncc"] for r in res])
+    acc = np.concatenate([r["accepted"] for r in res])
+    return {"keys": int(len(ncc)), "accepted": int(acc.sum()), "far": float(acc.mean()),
+            "mark_ncc_min": float(ncc.min()), "mark_ncc_mean": float(ncc.mean())}
+
+
+def wrong_key_attack(net: AMIFNet, pairs: PairSet, refs: References, right: Tensor, n_random: int = 10_000,
+                     per_distance: int = 50, pair_index: list[int] | None = None, seed: int = 0) -> dict:
+    """``n_random`` random keys and ``per_distance`` keys at each of ``BIT_DISTANCES`` from ``right``, on the pairs
+    ``pair_index`` (default: the first pair of each task). Random keys are split evenly over those pairs."""
+    g = torch.Generator().manual_seed(seed)
+    if pair_index is None:
+        pair_index = [pairs.tasks.index(t) for t in dict.fromkeys(pairs.tasks)]
+    rand, by_distance = [], {d: [] for d in BIT_DISTANCES if d <= right.numel()}
+    share = -(-n_random // len(pair_index))
+    for j, i in enumerate(pair_index):
+        args = (net, pairs.images[i], refs.authorised[i], refs.mask, refs.intensity)
+        rand.append(false_accepts(*args, random_keys(min(share, n_random - j * share), right.numel(), g)))
+        for d in by_distance:
+            by_distance[d].append(false_accepts(*args, flip_bits(right, d, per_distance, g)))
+    return {"pairs": [pairs.names[i] for i in pair_index], "random": _summary(rand),
+            "by_distance": {str(d): _summary(r) for d, r in by_distance.items()}}
