@@ -188,9 +188,10 @@ def goals(results: dict) -> dict[str, dict]:
                       + f"; mark_ncc {results['distillation']['result']['mark_ncc']:.3f}"}
     if "key_search" in results:
         ks = results["key_search"]
-        ncc = {"raw key": min(ks["raw"]["best"]["continuous"]["mark_ncc"], ks["raw"]["best"]["signs"]["mark_ncc"]),
-               "tanh key": min(ks["tanh"]["best"]["continuous"]["mark_ncc"], ks["tanh"]["best"]["signs"]["mark_ncc"]),
-               "modulation": ks["modulation"]["result"]["mark_ncc"]}
+        # The thief's best: the restart and view (continuous key or its signs) that shows the least mark.
+        ncc = {f"{name} key": min(r[v]["mark_ncc"] for r in ks[name]["runs"] for v in ("continuous", "signs"))
+               for name in ("raw", "tanh")}
+        ncc["modulation"] = ks["modulation"]["result"]["mark_ncc"]
         out["key search fails"] = {"met": all(v >= MARK_VISIBLE for v in ncc.values()),
                                    "detail": "; ".join(f"{k}: mark_ncc {v:.3f}" for k, v in ncc.items())}
     if "finetune" in results:

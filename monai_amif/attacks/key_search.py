@@ -43,6 +43,24 @@ def _objective(net: AMIFNet, crops: Tensor, templates: Tensor, loss: FusionLoss)
     return fn
 
 
+class _KeepBest:
+    """Wraps a per-restart loss ``[R]``: remembers each restart's lowest loss and the value that gave it (a thief
+    keeps the best iterate, not the last: unbounded searches can wander off after finding a good point)."""
+
+    def __init__(self, fn, restarts: int) -> None:
+        self.fn, self.loss, self.value = fn, torch.full((restarts,), float("inf")), None
+
+    def __call__(self, v: Tensor) -> Tensor:
+        losses = self.fn(v)
+        with torch.no_grad():
+            if self.value is None:
+                self.value = v.detach().clone()
+            better = losses.detach() < self.loss
+            self.value[better] = v.detach()[better]
+            self.loss = torch.where(better, losses.detach(), self.loss)
+        return losses
+
+
 @torch.inference_mode()
 def _evaluate(net: AMIFNet, images: Tensor, refs: References, key: Tensor, batch: int = 16) -> dict[str, float]:
     out = torch.cat([net(x, key.expand(len(x), -1)) for x in images.split(batch)])
@@ -54,27 +72,25 @@ def search_key(net: AMIFNet, crops: Tensor, templates: Tensor, images: Tensor, r
     """Search ``restarts`` keys at once from random ±1 starts (scaled by 0.5 under ``tanh``).
 
     ``crops``/``templates`` ``[B, 2, h, w]`` are the training crops the loss sees; the result is measured on
-    ``images`` (the test pairs) against ``refs``, for the continuous key found and for its signs. Returns the best
-    restart (lowest final loss) and every restart's numbers.
+    ``images`` (the test pairs) against ``refs``, for the continuous key found and for its signs. Each restart keeps
+    its lowest-loss iterate; returns the best restart and every restart's numbers.
     """
     for p in net.parameters():
         p.requires_grad_(False)
     g = torch.Generator().manual_seed(seed)
     start = torch.randint(0, 2, (restarts, right.numel()), generator=g).float() * 2 - 1
     t0 = time.perf_counter()
-    res = optimise_vector(_objective(net, crops, templates, FusionLoss(100, 100, 50)), start * (0.5 if bound == "tanh" else 1.0),
-                          steps=steps, lr=lr, bound=bound)
+    keeper = _KeepBest(_objective(net, crops, templates, FusionLoss(100, 100, 50)), restarts)
+    res = optimise_vector(keeper, start * (0.5 if bound == "tanh" else 1.0), steps=steps, lr=lr, bound=bound)
     seconds = time.perf_counter() - t0
-    with torch.no_grad():
-        final = _objective(net, crops, templates, FusionLoss(100, 100, 50))(res.vector)
     runs = []
     for r in range(restarts):
-        v = res.vector[r]
-        runs.append({"loss": float(final[r]), "bits_recovered": bits_recovered(v, right, _sign_symmetric(net)),
+        v = keeper.value[r]
+        runs.append({"loss": float(keeper.loss[r]), "bits_recovered": bits_recovered(v, right, _sign_symmetric(net)),
                      "continuous": _evaluate(net, images, refs, v[None]),
                      "signs": _evaluate(net, images, refs, torch.sign(v)[None])})
     best = min(runs, key=lambda x: x["loss"])
-    best_value = res.vector[runs.index(best)]
+    best_value = keeper.value[runs.index(best)]
     return {"bound": bound, "restarts": restarts, "steps": steps, "lr": lr, "seconds": seconds, "value": best_value,
             "loss_curve": res.losses[:: max(1, steps // 100)], "best": best, "runs": runs}
 
@@ -98,17 +114,18 @@ def search_modulation(net: AMIFNet, crops: Tensor, templates: Tensor, images: Te
     c = scale0.shape[1]
 
     def fn(v: Tensor) -> Tensor:
-        return loss(apply_modulation(net, crops, v[:, :c], v[:, c:], templates), crops)["total"]
+        return loss(apply_modulation(net, crops, v[:, :c], v[:, c:], templates), crops)["total"][None]
 
     t0 = time.perf_counter()
-    res = optimise_vector(fn, torch.cat([scale0, shift0], 1), steps=steps, lr=lr)
+    keeper = _KeepBest(fn, 1)
+    res = optimise_vector(keeper, torch.cat([scale0, shift0], 1), steps=steps, lr=lr)
     seconds = time.perf_counter() - t0
-    v = res.vector
+    v = keeper.value
     with torch.inference_mode():
         out = torch.cat([apply_modulation(net, x, v[:, :c], v[:, c:]) for x in images.split(16)])
         target = torch.cat(net.modulation(right[None]), 1)
     start = torch.cat([scale0, shift0], 1)
     # How far the search moved toward the right key's values (1 = all the way, 0 = not at all).
     toward = float(((v - start) * (target - start)).sum() / (target - start).pow(2).sum())
-    return {"values": 2 * c, "value": v, "steps": steps, "lr": lr, "seconds": seconds, "loss": res.losses[-1], "toward_right": toward,
+    return {"values": 2 * c, "value": v, "steps": steps, "lr": lr, "seconds": seconds, "loss": float(keeper.loss[0]), "toward_right": toward,
             "loss_curve": res.losses[:: max(1, steps // 100)], "result": quality(out, refs)}
