@@ -10,6 +10,7 @@ import click
 from guard_core.keys import Key, LicenceKeyError
 
 from . import __version__
+from .attacks import ATTACKS
 
 PASSPHRASE_ENV = "AMIF_PASSPHRASE"
 
@@ -153,8 +154,7 @@ def evaluate(data, key_file, weights, json_out, random_keys, device) -> None:
               help="The model's licence key, to score attacks (else $AMIF_KEY_FILE / $AMIF_PASSPHRASE).")
 @click.option("--json", "json_out", type=click.Path(dir_okay=False), help="Write every number as JSON here.")
 @click.option("--report", "report_dir", type=click.Path(file_okay=False), help="Write report.md, results.json and figures here.")
-@click.option("--attacks", default="wrong_keys,removal,distillation,key_search,finetune", show_default=True,
-              help="Comma-separated subset to run.")
+@click.option("--attacks", default=",".join(ATTACKS), show_default=True, help="Comma-separated subset to run.")
 @click.option("--random-keys", default=10_000, show_default=True, help="Random wrong keys tried.")
 @click.option("--per-distance", default=50, show_default=True, help="Keys tried at each bit distance 1..128.")
 @click.option("--search-steps", default=1000, show_default=True, help="Adam steps of each white-box search.")

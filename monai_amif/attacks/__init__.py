@@ -2,9 +2,19 @@
 
 * black box (the thief sees unauthorised outputs only): :mod:`.wrong_keys`, :mod:`.removal`, :mod:`.distill`;
 * white box (the thief has the weights): :mod:`.key_search`, :mod:`.finetune`;
-* :mod:`.harness` runs them all on a data split, :mod:`.report` writes Markdown, JSON and figures.
+* the sealed model mode against the same thief: :mod:`.sealed_check`;
+* :mod:`.harness` runs them on a data split, :mod:`.report` writes Markdown, JSON and figures.
 """
 
-from .harness import AttackConfig, run_attacks
+ATTACKS = ("wrong_keys", "removal", "distillation", "key_search", "finetune", "sealed")
 
-__all__ = ["AttackConfig", "run_attacks"]
+__all__ = ["ATTACKS", "AttackConfig", "run_attacks"]
+
+
+def __getattr__(name: str):
+    # Lazy: the CLI reads ATTACKS at start-up without paying for MONAI's import.
+    if name in ("AttackConfig", "run_attacks"):
+        from . import harness
+
+        return getattr(harness, name)
+    raise AttributeError(name)

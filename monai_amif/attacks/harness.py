@@ -13,12 +13,10 @@ from torch import Tensor
 from guard_core.keys import Key
 
 from ..checkpoint import load_model
-from . import distill, finetune, key_search, removal, sealed_check, wrong_keys
+from . import ATTACKS, distill, finetune, key_search, removal, sealed_check, wrong_keys
 from .common import MARK_VISIBLE, FAR_PSNR, fusion_scores, load_pairs, quality, random_crops, references
 
 __all__ = ["AttackConfig", "run_attacks", "AttackRun", "ATTACKS"]
-
-ATTACKS = ("wrong_keys", "removal", "distillation", "key_search", "finetune", "sealed")
 
 log = logging.getLogger(__name__)
 

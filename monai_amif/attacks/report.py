@@ -137,11 +137,14 @@ def _key_search(res: dict) -> list[str]:
             out.append(f"| {name} key ({view}) | {r['steps']} x {r['restarts']} | {r['seconds']:.0f} | "
                        f"{r['best']['bits_recovered']} / 256 | {_f(q['psnr'], 1)} | {_f(q['ssim'])} | {_f(q['mark_ncc'])} | "
                        f"{100 * q['escaped']:.0f} % |")
-    out += ["", "Every restart (mark_ncc / PSNR of the continuous key found; of its signs): " + "; ".join(
-        f"{name}: " + ", ".join(f"{r['continuous']['mark_ncc']:.2f} / {r['continuous']['psnr']:.1f} dB; "
-                                 f"{r['signs']['mark_ncc']:.2f} / {r['signs']['psnr']:.1f} dB" for r in ks[name]["runs"])
-        for name in ("raw", "tanh")), "", "| search | steps | CPU s | bits recovered | PSNR to authorised, dB | SSIM | mark_ncc | escaped |",
-        "|---|---|---|---|---|---|---|---|"]
+    out += ["", "Every restart, mark_ncc / PSNR to authorised:", "",
+            "| restart | raw key (continuous) | raw key (signs) | tanh key (continuous) | tanh key (signs) |",
+            "|---|---|---|---|---|"]
+    for i, (raw, tanh) in enumerate(zip(ks["raw"]["runs"], ks["tanh"]["runs"])):
+        cells = [f"{r[v]['mark_ncc']:.3f} / {r[v]['psnr']:.1f} dB" for r in (raw, tanh) for v in ("continuous", "signs")]
+        out.append(f"| {i + 1} | " + " | ".join(cells) + " |")
+    out += ["", "| search | steps | CPU s | bits recovered | PSNR to authorised, dB | SSIM | mark_ncc | escaped |",
+            "|---|---|---|---|---|---|---|---|"]
     m = ks["modulation"]
     q = m["result"]
     out.append(f"| {m['values']} modulation values | {m['steps']} | {m['seconds']:.0f} | - | {_f(q['psnr'], 1)} | "
