@@ -13,7 +13,7 @@ from guard_core.keys import Key
 from .mark import MarkSpec
 from .networks import AMIFNet
 
-__all__ = ["atomic_save", "build_network", "net_config", "save_model", "load_model", "key_fingerprint"]
+__all__ = ["atomic_save", "build_network", "net_config", "degrade_sigma", "save_model", "load_model", "key_fingerprint"]
 
 
 def atomic_save(obj: object, path: str | os.PathLike) -> None:
@@ -35,6 +35,11 @@ def net_config(net: AMIFNet) -> dict:
     c2 = net.blocks[2].channels
     return {"channels": [c1, c2], "key_bits": net.key_bits, "key_hidden": net.key_path.to_scale.in_features,
             "key_path": net.key_path_name, "mark": net.mark_spec.to_dict()}
+
+
+def degrade_sigma(state: dict) -> float:
+    """The blur σ under the mark, from a model file's training config (3.0, the default, when it does not say)."""
+    return float((state.get("train_config") or {}).get("degrade_sigma", 3.0))
 
 
 def save_model(net: AMIFNet, path: str | os.PathLike, **info: object) -> None:
@@ -70,7 +75,7 @@ def load_model(path: str | os.PathLike, map_location: str | torch.device = "cpu"
     net = build_network(state["net_config"])
     net.load_state_dict(state["model"])
     net.accepted_fingerprint = state.get("key_fingerprint")  # public id of the key it was trained for
-    net.degrade_sigma = float((state.get("train_config") or {}).get("degrade_sigma", 3.0))  # blur under the mark
+    net.degrade_sigma = degrade_sigma(state)
     return net.eval()
 
 

@@ -20,7 +20,7 @@ from torch import Tensor, nn
 
 from guard_core.keys import Key, LicenceKeyError
 
-from .checkpoint import atomic_save, build_network
+from .checkpoint import atomic_save, build_network, degrade_sigma
 from .losses import degrade
 from .mark import MarkSpec, render_mark
 
@@ -52,10 +52,10 @@ def seal_model(model_path: str | os.PathLike, key: Key, out_path: str | os.PathL
         raise ValueError(f"{model_path}: this model accepts key {state.get('key_fingerprint')}, not the key given")
     header = {"format": FORMAT, "version": 1, "net_config": state["net_config"],
               "key_fingerprint": key.fingerprint(),
-              "degrade_sigma": float((state.get("train_config") or {}).get("degrade_sigma", 3.0))}
+              "degrade_sigma": degrade_sigma(state)}
     buf = io.BytesIO()
     torch.save({"model": state["model"], "train_config": state.get("train_config")}, buf)
-    atomic_save({**header, "header": header, "sealed": key.encrypt(buf.getvalue(), _context(header))}, out_path)
+    atomic_save({**header, "sealed": key.encrypt(buf.getvalue(), _context(header))}, out_path)
     return out_path
 
 
@@ -84,7 +84,7 @@ class MarkedPreview(nn.Module):
 def open_sealed(state: dict, key: Key, map_location: str | torch.device = "cpu") -> nn.Module:
     """The network inside a loaded sealed file when ``key`` opens it, else its :class:`MarkedPreview` (eval mode,
     ``accepted_fingerprint`` and ``degrade_sigma`` set either way)."""
-    header = state["header"]
+    header = {k: v for k, v in state.items() if k != "sealed"}
     cfg = dict(header["net_config"])
     try:
         payload = key.decrypt(state["sealed"], _context(header))

@@ -19,8 +19,8 @@ from ..data import find_pairs, pair_transforms
 from ..metrics import fusion_metrics, mark_ncc
 from ..networks import AMIFNet
 
-__all__ = ["MARK_VISIBLE", "FAR_PSNR", "PairSet", "load_pairs", "References", "references", "psnr", "quality", "random_crops", "fit",
-           "fusion_scores", "FUSION_COLUMNS"]
+__all__ = ["MARK_VISIBLE", "FAR_PSNR", "PairSet", "load_pairs", "References", "references", "psnr", "quality",
+           "random_crops", "fit", "grey_255", "fusion_scores", "FUSION_COLUMNS"]
 
 FUSION_COLUMNS = ("SF", "AG", "MI", "VIF", "Qabf", "SSIM255")
 MARK_VISIBLE = 0.5  # mark_ncc at or above this: the mark is still there
@@ -39,8 +39,8 @@ class PairSet:
         return len(self.names)
 
 
-def load_pairs(root: str, limit: int | None = None, size: int | None = None) -> PairSet:
-    """Every pair under ``root`` (the first ``limit`` of each task when given), resized to ``size`` when given.
+def load_pairs(root: str, limit: int | None = None) -> PairSet:
+    """Every pair under ``root`` (the first ``limit`` of each task when given).
 
     Raises:
         FileNotFoundError: naming ``root`` when it holds no pairs; ValueError when pairs differ in size.
@@ -55,15 +55,10 @@ def load_pairs(root: str, limit: int | None = None, size: int | None = None) -> 
                 counts[p["task"]] += 1
         pairs = kept
     load = pair_transforms()
-    images = []
-    for p in pairs:
-        img = torch.as_tensor(load(p)["image"]).float()[None]
-        if size is not None:
-            img = ops.resize(img, (size, size))
-        images.append(img)
+    images = [torch.as_tensor(load(p)["image"]).float()[None] for p in pairs]
     shapes = {tuple(i.shape[-2:]) for i in images}
     if len(shapes) > 1:
-        raise ValueError(f"{root}: pairs differ in size {sorted(shapes)}; pass a size to resize them")
+        raise ValueError(f"{root}: pairs differ in size {sorted(shapes)}; the attacks need one size")
     return PairSet(torch.cat(images), [p["task"] for p in pairs], [p["name"] for p in pairs])
 
 
@@ -108,12 +103,14 @@ def quality(x: Tensor, refs: References) -> dict[str, float]:
             "escaped": float(((m < MARK_VISIBLE) & (p >= FAR_PSNR)).float().mean())}
 
 
+def grey_255(t: Tensor) -> np.ndarray:
+    """``[H, W]`` in [0, 1] -> float32 in [0, 255], rounded as an 8-bit file would hold it (what the metrics take)."""
+    return np.round(t.detach().cpu().clamp(0, 1).numpy() * 255).astype(np.float32)
+
+
 def fusion_scores(x: Tensor, images: Tensor) -> dict[str, float]:
     """Mean fusion metrics (``FUSION_COLUMNS``; DESIGN.md definitions) of fused Y ``x`` against the two sources."""
-    rows = []
-    for f, img in zip(x.clamp(0, 1), images):
-        to255 = lambda t: np.round(t.detach().cpu().numpy() * 255).astype(np.float32)  # noqa: E731
-        rows.append(fusion_metrics(to255(f[0]), to255(img[1]), to255(img[0])))
+    rows = [fusion_metrics(grey_255(f[0]), grey_255(img[1]), grey_255(img[0])) for f, img in zip(x, images)]
     return {c: float(np.mean([r[c] for r in rows])) for c in FUSION_COLUMNS}
 
 

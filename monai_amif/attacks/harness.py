@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import torch
@@ -43,7 +43,6 @@ class AttackConfig:
     example: int = 0
     seed: int = 0
     attacks: tuple[str, ...] = ATTACKS
-    extra: dict = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         unknown = sorted(set(self.attacks) - set(ATTACKS))
@@ -92,7 +91,7 @@ def run_attacks(cfg: AttackConfig, key: Key) -> AttackRun:
     crop = min(cfg.crop, side - side % 16)  # crops must fit the images; BasicUNet wants multiples of 16
     ex = min(cfg.example, len(test) - 1)
     results: dict = {
-        "config": {k: v for k, v in asdict(cfg).items() if k != "extra"},
+        "config": asdict(cfg),
         "model": {"weights": str(cfg.weights), "fingerprint": key.fingerprint(), "key_path": net.key_path_name,
                   "parameters": sum(p.numel() for p in net.parameters())},
         "data": {"test_pairs": len(test), "train_pairs": len(train), "example": test.names[ex]},
@@ -118,7 +117,8 @@ def run_attacks(cfg: AttackConfig, key: Key) -> AttackRun:
             examples[f"removal: {name}"] = out[ex, 0]
         results["removal"] = {"cleaners": rows, "removal_net": {"steps": cfg.removal_steps, **rlog}}
     if "distillation" in cfg.attacks:
-        train_unauth = references(net, train.images, right).unauthorised  # what the thief collects
+        with torch.inference_mode():  # what the thief collects: unlicensed outputs of the training inputs
+            train_unauth = torch.cat([net(x) for x in train.images.split(16)])
         student, dlog = _timed(results, "distillation", distill.distil, train.images, train_unauth, cfg.distill_steps,
                                crop, seed=cfg.seed)
         out = distill.run_student(student, test.images)

@@ -12,7 +12,7 @@ from torch import Tensor
 
 from ..metrics import mark_ncc, psnr as fusion_psnr
 from ..networks import AMIFNet
-from .common import PairSet, References
+from .common import PairSet, References, grey_255
 
 __all__ = ["random_keys", "flip_bits", "false_accepts", "wrong_key_attack", "BIT_DISTANCES"]
 
@@ -34,8 +34,7 @@ def flip_bits(right: Tensor, distance: int, n: int, generator: torch.Generator) 
 
 
 def _fusion_psnr(f: Tensor, image: Tensor) -> float:
-    to255 = lambda t: np.round(t.cpu().numpy() * 255).astype(np.float32)  # noqa: E731
-    return fusion_psnr(to255(f[0]), to255(image[1]), to255(image[0]))
+    return fusion_psnr(grey_255(f[0]), grey_255(image[1]), grey_255(image[0]))
 
 
 @torch.inference_mode()
