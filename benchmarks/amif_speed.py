@@ -15,7 +15,8 @@ import torch
 
 from guard_core.device import autocast, resolve
 from guard_core.keys import Key
-from monai_amif.checkpoint import build_network, load_model
+from monai_amif.checkpoint import build_network
+from monai_amif.loading import load_model
 from monai_amif.inference import default_weights
 
 

@@ -11,6 +11,7 @@ from guard_core.keys import Key, LicenceKeyError
 
 from . import __version__
 from .attacks import ATTACKS
+from .errors import AMIFError
 
 PASSPHRASE_ENV = "AMIF_PASSPHRASE"
 
@@ -79,7 +80,10 @@ def train(data, out, key_file, owner, epochs, batch_size, crop, lr, max_steps, d
         raise click.ClickException("training needs a key: --key-file, $AMIF_KEY_FILE or $AMIF_PASSPHRASE")
     cfg = TrainConfig(data=data, out=out, owner=owner or MarkSpec.text, epochs=epochs, batch_size=batch_size,
                       crop=crop, lr=lr, max_steps=max_steps, device=device, seed=seed)
-    path = run_training(cfg, key)
+    try:
+        path = run_training(cfg, key)
+    except AMIFError as exc:
+        raise click.ClickException(str(exc)) from None
     if os.environ.get("RANK", "0") == "0":
         click.echo(f"model: {path} (accepts key {key.fingerprint()})")
 
@@ -123,26 +127,37 @@ def fuse(mri, func, output, key_file, weights, device, overwrite) -> None:
 @click.option("--weights", type=click.Path(dir_okay=False), default=None)
 @click.option("--json", "json_out", type=click.Path(dir_okay=False), help="Also write every number as JSON here.")
 @click.option("--random-keys", default=100, show_default=True, help="Random wrong keys tried per pair.")
+@click.option("--protocol", type=click.Choice(["amif", "cddfuse"]), default="amif", show_default=True,
+              help="amif: every metric, colour restored, with the gate metrics; cddfuse: CDDFuse's published protocol "
+                   "(grey inputs, min-max normalised output, its 8 columns, the CDDFuse* row beside the model).")
 @click.option("--device", default="auto", show_default=True)
-def evaluate(data, key_file, weights, json_out, random_keys, device) -> None:
+def evaluate(data, key_file, weights, json_out, random_keys, protocol, device) -> None:
     """Metric tables per task: authorised vs unauthorised output vs the mean and max rules, plus mark metrics."""
     import json
-    from pathlib import Path
+
+    from guard_core.atomic import atomic_output
 
     from .evaluate import evaluate as run_evaluation, format_table
     from .inference import Fuser
+    from .protocol import evaluate_cddfuse, format_cddfuse_table
 
     key = _key_from_options(key_file)
     if key.is_none:
         click.echo("warning: no licence key given; the 'authorised' rows show the unlicensed output", err=True)
     try:
         net = Fuser(weights, device=device, key=key).net
-    except ValueError as exc:
+        if protocol == "cddfuse":
+            results = evaluate_cddfuse(net, data, key)
+            table = format_cddfuse_table(results)
+        else:
+            results = run_evaluation(net, data, key, random_keys=random_keys)
+            table = format_table(results)
+    except (AMIFError, FileNotFoundError) as exc:
         raise click.ClickException(str(exc)) from None
-    results = run_evaluation(net, data, key, random_keys=random_keys)
-    click.echo(format_table(results))
+    click.echo(table)
     if json_out:
-        Path(json_out).write_text(json.dumps(results, indent=2))
+        with atomic_output(json_out) as tmp:
+            tmp.write_text(json.dumps({"protocol": protocol, "results": results}, indent=2), encoding="utf-8")
         click.echo(f"wrote {json_out}")
 
 

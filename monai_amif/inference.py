@@ -12,7 +12,7 @@ import torch
 from guard_core.device import resolve
 from guard_core.keys import Key
 
-from .checkpoint import load_model
+from .loading import load_model
 from .networks import AMIFNet
 from .transforms import RestoreColour, SplitColour
 

@@ -97,46 +97,86 @@ class _ModBlock(nn.Module):
         return F.leaky_relu(torch.addcmul(shift[:, :, None, None], x, 1 + scale[:, :, None, None]), 0.1)
 
 
+class _DownStage(nn.Module):
+    """Two modulated blocks; the first strided (one level down) unless ``stride`` is 1."""
+
+    def __init__(self, cin: int, cout: int, stride: int) -> None:
+        super().__init__()
+        self.first, self.second = _ModBlock(cin, cout, stride), _ModBlock(cout, cout)
+
+    def forward(self, x: Tensor, s1: Tensor, b1: Tensor, s2: Tensor, b2: Tensor) -> Tensor:
+        return self.second(self.first(x, s1, b1), s2, b2)
+
+
+class _UpStage(nn.Module):
+    """1×1 reduce, bilinear upsample to the skip, add it, one modulated block."""
+
+    def __init__(self, cin: int, cout: int) -> None:
+        super().__init__()
+        self.reduce, self.block = nn.Conv2d(cin, cout, 1), _ModBlock(cout, cout)
+
+    def forward(self, x: Tensor, skip: Tensor, scale: Tensor, shift: Tensor) -> Tensor:
+        up = F.interpolate(self.reduce(x), size=skip.shape[-2:], mode="bilinear", align_corners=False)
+        return self.block(up + skip, scale, shift)
+
+
 class AMIFNet(nn.Module):
     """Key-gated fusion network.
 
-    The full-resolution image is folded 2×2 into channels (pixel unshuffle), processed at 1/2 and 1/4 resolution
-    and unfolded again, which keeps every pixel's detail while the convolutions run on a quarter of the positions
-    (the CPU budget is 50 ms per 256×256 pair).
+    The full-resolution image is folded 2×2 into channels (pixel unshuffle) and run through a small U-Net whose
+    levels sit at 1/2, 1/4 (and 1/8) resolution, then unfolded again: every pixel's detail is kept while the
+    convolutions run on a quarter of the positions (the CPU budget is 50 ms per 256×256 pair), and the deep,
+    cheap levels carry most of the parameters.
+
+    Two output heads:
+
+    * ``"direct"``: the fused image is ``sigmoid(head)``, drawn from scratch.
+    * ``"blend"``: the head gives a per-pixel weight ``w`` and a residual ``r``; the fused image is
+      ``sigmoid(logit(w·A + (1 - w)·B) + r)``. With ``r = 0`` it is a soft selection between the sources, so the
+      brighter source can be kept at full brightness exactly (what the max rule gets right); ``r`` adds detail, and
+      under a wrong key it draws the mark over the blurred fusion.
 
     Args:
-        channels: widths at 1/2 and 1/4 resolution.
+        channels: widths per level (2 or 3 levels: 1/2, 1/4, 1/8 resolution).
         key_bits: licence key length (256).
         mark: the copyright mark rendered into the template buffer.
         key_hidden: width of the key path's hidden layers.
         key_path: ``"parity"`` (:class:`ParityKeyPath`, default) or ``"film"`` (:class:`FiLMKeyPath`).
+        output: ``"blend"`` or ``"direct"`` (see above).
 
     Shapes:
-        image ``[B, 2, H, W]`` in [0, 1] (any H, W; padded inside to a multiple of 4), key ``[B, key_bits]`` of ±1
-        (zeros for no key) -> ``[B, 1, H, W]`` in [0, 1].
+        image ``[B, 2, H, W]`` in [0, 1] (any H, W; padded inside to a multiple of 2^levels), key ``[B, key_bits]``
+        of ±1 (zeros for no key) -> ``[B, 1, H, W]`` in [0, 1].
     """
 
     def __init__(self, channels: Sequence[int] = (24, 48), key_bits: int = 256, mark: MarkSpec | None = None,
-                 key_hidden: int = 128, key_path: str = "parity") -> None:
+                 key_hidden: int = 128, key_path: str = "parity", output: str = "direct") -> None:
         super().__init__()
-        c1, c2 = channels
+        if len(channels) not in (2, 3):
+            raise ValueError(f"channels must give 2 or 3 levels, got {tuple(channels)}")
+        if output not in ("direct", "blend"):
+            raise ValueError(f"output must be 'direct' or 'blend', got {output!r}")
+        self.channels, self.output = tuple(int(c) for c in channels), output
         self.mark_spec = mark or MarkSpec()
         mask, intensity = render_mark(self.mark_spec)
         self.register_buffer("template", torch.cat([mask, intensity], 1))  # [1, 2, S, S]
         folded = 4 * 4  # (MRI, functional, mask, intensity) folded 2x2
-        self.blocks = nn.ModuleList([
-            _ModBlock(folded, c1), _ModBlock(c1, c1),                          # 1/2 resolution
-            _ModBlock(c1, c2, stride=2), _ModBlock(c2, c2), _ModBlock(c2, c2),  # 1/4
-            _ModBlock(c1, c1),                                                  # 1/2, after the skip
-        ])
-        self.reduce = nn.Conv2d(c2, c1, 1)
-        self.head = nn.Conv2d(c1 + folded, 4, 3, padding=1)  # sees the folded input again: fine detail
-        self.splits = [b.channels for b in self.blocks]
+        c = self.channels
+        # Encoder: a stage of two blocks per level (strided from the second level on); one more block at the bottom;
+        # decoder: one up-stage per level on the way back to 1/2 resolution.
+        self.encoder = nn.ModuleList([_DownStage(folded if i == 0 else c[i - 1], c[i], 1 if i == 0 else 2)
+                                      for i in range(len(c))])
+        self.bottom = _ModBlock(c[-1], c[-1])
+        self.decoder = nn.ModuleList([_UpStage(c[i], c[i - 1]) for i in range(len(c) - 1, 0, -1)])
+        out_channels = 2 if output == "blend" else 1
+        self.head = nn.Conv2d(c[0] + folded, 4 * out_channels, 3, padding=1)  # sees the folded input: fine detail
+        self.splits = [b.channels for b in self.blocks()]
         if key_path not in KEY_PATHS:
             raise ValueError(f"key_path must be one of {sorted(KEY_PATHS)}, got {key_path!r}")
         self.key_path: KeyPath = KEY_PATHS[key_path](key_bits, sum(self.splits), key_hidden)
         self.key_path_name = key_path
         self.key_bits = key_bits
+        self.multiple = 2 ** len(c)  # the padded grid: 2 for the fold, 2 per strided level
 
     def _template(self, h: int, w: int) -> Tensor:
         if self.template.shape[-2] == h and self.template.shape[-1] == w:
@@ -160,28 +200,49 @@ class AMIFNet(nn.Module):
         """The key path alone: ``key [B, bits] -> (scale, shift)``, each ``[B, sum of block widths]``."""
         return self.key_path(key)
 
+    @torch.jit.unused
+    def blocks(self) -> list[_ModBlock]:
+        """The modulated blocks in the order the key path's scale/shift values are laid out."""
+        enc = [b for stage in self.encoder for b in (stage.first, stage.second)]
+        return enc + [self.bottom] + [stage.block for stage in self.decoder]
+
     def modulated(self, x: Tensor, scale: Tensor, shift: Tensor) -> Tensor:
         """The backbone under given modulation values (what a white-box attacker searches directly).
 
-        ``x`` is the folded input ``[B, 16, H/2, W/2]`` (image + template, padded, pixel-unshuffled) -> fused
+        ``x`` is the folded input ``[B, 16, H'/2, W'/2]`` (image + template, padded, pixel-unshuffled) -> fused
         ``[B, 1, H', W']`` on the padded grid.
         """
         scales = torch.split(scale, self.splits, dim=1)
         shifts = torch.split(shift, self.splits, dim=1)
-        blk = self.blocks
-        e1 = blk[1](blk[0](x, scales[0], shifts[0]), scales[1], shifts[1])
-        m = blk[4](blk[3](blk[2](e1, scales[2], shifts[2]), scales[3], shifts[3]), scales[4], shifts[4])
-        up = F.interpolate(self.reduce(m), size=e1.shape[-2:], mode="bilinear", align_corners=False)
-        d1 = blk[5](up + e1, scales[5], shifts[5])
-        return torch.sigmoid(F.pixel_shuffle(self.head(torch.cat([d1, x], 1)), 2))
+        k = 0
+        skips: list[Tensor] = []
+        h = x
+        for stage in self.encoder:
+            h = stage(h, scales[k], shifts[k], scales[k + 1], shifts[k + 1])
+            skips.append(h)
+            k += 2
+        h = self.bottom(skips.pop(), scales[k], shifts[k])
+        k += 1
+        for stage in self.decoder:
+            h = stage(h, skips.pop(), scales[k], shifts[k])
+            k += 1
+        out = F.pixel_shuffle(self.head(torch.cat([h, x], 1)), 2)
+        if self.output == "direct":
+            return torch.sigmoid(out)
+        image = F.pixel_shuffle(x, 2)[:, :2]  # the padded sources (MRI, functional)
+        w = torch.sigmoid(out[:, :1])
+        base = (w * image[:, 1:2] + (1 - w) * image[:, :1]).clamp(1e-3, 1 - 1e-3)
+        return torch.sigmoid(torch.logit(base) + out[:, 1:2])
 
     def fold(self, image: Tensor, template: Optional[Tensor] = None) -> Tensor:
-        """``image [B, 2, H, W]`` (+ template) -> the folded backbone input ``[B, 16, H'/2, W'/2]``, H', W' padded to 4."""
+        """``image [B, 2, H, W]`` (+ template) -> the folded backbone input ``[B, 16, H'/2, W'/2]``, H', W' padded to
+        the network's multiple."""
         b, _, h, w = image.shape
         if template is None:
             template = self._template(h, w).expand(b, -1, -1, -1)
         x = torch.cat([image, template.to(image.dtype)], 1)
-        ph, pw = (4 - h % 4) % 4, (4 - w % 4) % 4
+        m = self.multiple
+        ph, pw = (m - h % m) % m, (m - w % m) % m
         if ph > 0 or pw > 0:
             x = F.pad(x, [0, pw, 0, ph], mode="replicate")
         return F.pixel_unshuffle(x, 2)

@@ -20,7 +20,8 @@ from torch import Tensor, nn
 
 from guard_core.keys import Key, LicenceKeyError
 
-from .checkpoint import atomic_save, build_network, degrade_sigma
+from .checkpoint import atomic_save, build_network, degrade_sigma, read_model_file, read_torch_file
+from .errors import ModelFileError
 from .losses import degrade
 from .mark import MarkSpec, render_mark
 
@@ -42,20 +43,21 @@ def seal_model(model_path: str | os.PathLike, key: Key, out_path: str | os.PathL
     """Write a sealed copy of ``model_path`` to ``out_path`` (atomically), encrypted under ``key``.
 
     Raises:
-        ValueError: naming the file, when it is not a plain AMIF model or was trained for another key.
+        ModelFileError: naming the file, when it is not a plain AMIF model or was trained for another key.
     """
     model_path, out_path = Path(model_path), Path(out_path)
-    state = torch.load(model_path, map_location="cpu", weights_only=False)
-    if not isinstance(state, dict) or "model" not in state or "net_config" not in state:
-        raise ValueError(f"{model_path}: not a plain AMIF model file")
-    if key.is_none or state.get("key_fingerprint") not in (None, key.fingerprint()):
-        raise ValueError(f"{model_path}: this model accepts key {state.get('key_fingerprint')}, not the key given")
-    header = {"format": FORMAT, "version": 1, "net_config": state["net_config"],
+    state, meta = read_model_file(model_path)
+    if is_sealed(state) or "model" not in state:
+        raise ModelFileError(f"{model_path}: not a plain AMIF model file")
+    if key.is_none or meta.get("key_fingerprint") not in (None, key.fingerprint()):
+        raise ModelFileError(f"{model_path}: this model accepts key {meta.get('key_fingerprint')}, not the key given")
+    header = {"format": FORMAT, "version": 1, "net_config": meta["net_config"],
               "key_fingerprint": key.fingerprint(),
-              "degrade_sigma": degrade_sigma(state)}
+              "degrade_sigma": degrade_sigma(meta)}
     buf = io.BytesIO()
-    torch.save({"model": state["model"], "train_config": state.get("train_config")}, buf)
-    atomic_save({**header, "sealed": key.encrypt(buf.getvalue(), _context(header))}, out_path)
+    torch.save({"model": state["model"], "train_config": meta.get("train_config")}, buf)
+    sealed = torch.frombuffer(bytearray(key.encrypt(buf.getvalue(), _context(header))), dtype=torch.uint8)
+    atomic_save({**header, "sealed": sealed}, out_path)
     return out_path
 
 
@@ -81,19 +83,26 @@ class MarkedPreview(nn.Module):
         return mask * intensity + (1 - mask) * degrade(image.mean(1, keepdim=True), self.sigma)
 
 
-def open_sealed(state: dict, key: Key, map_location: str | torch.device = "cpu") -> nn.Module:
+def open_sealed(state: dict, key: Key, map_location: str | torch.device = "cpu",
+                path: str | os.PathLike = "sealed model") -> nn.Module:
     """The network inside a loaded sealed file when ``key`` opens it, else its :class:`MarkedPreview` (eval mode,
     ``accepted_fingerprint`` and ``degrade_sigma`` set either way)."""
     header = {k: v for k, v in state.items() if k != "sealed"}
-    cfg = dict(header["net_config"])
     try:
-        payload = key.decrypt(state["sealed"], _context(header))
+        cfg = dict(header["net_config"])
+        ciphertext = state["sealed"]
+        ciphertext = ciphertext.numpy().tobytes() if isinstance(ciphertext, torch.Tensor) else bytes(ciphertext)
+        mark, sigma = MarkSpec(**cfg["mark"]), float(header["degrade_sigma"])
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ModelFileError(f"{path}: damaged sealed model header ({type(exc).__name__})") from None
+    try:
+        payload = key.decrypt(ciphertext, _context(header))
     except LicenceKeyError:
-        net: nn.Module = MarkedPreview(MarkSpec(**cfg["mark"]), header["degrade_sigma"], cfg.get("key_bits", 256))
+        net: nn.Module = MarkedPreview(mark, sigma, cfg.get("key_bits", 256))
     else:
-        inner = torch.load(io.BytesIO(payload), map_location=map_location, weights_only=True)
+        inner = read_torch_file(io.BytesIO(payload), map_location)
         net = build_network(cfg)
         net.load_state_dict(inner["model"])
     net.accepted_fingerprint = header["key_fingerprint"]
-    net.degrade_sigma = header["degrade_sigma"]
+    net.degrade_sigma = sigma
     return net.to(map_location).eval()

@@ -25,7 +25,7 @@ from tqdm import tqdm
 from guard_core.device import resolve, seed_everything
 from guard_core.keys import Key
 
-from .checkpoint import atomic_save, build_network, save_model
+from .checkpoint import atomic_save, build_network, read_torch_file, save_model
 from .data import find_pairs, pair_transforms
 from .losses import AuthorizationLoss, FusionLoss
 from .mark import MarkSpec
@@ -44,7 +44,8 @@ class TrainConfig:
     data: str
     out: str
     owner: str = MarkSpec.text
-    channels: tuple[int, int] = (24, 48)
+    channels: tuple[int, ...] = (24, 48)
+    output: str = "direct"
     key_hidden: int = 128
     key_path: str = "parity"
     epochs: int = 40
@@ -55,6 +56,10 @@ class TrainConfig:
     auth_weight: float = 100.0
     degrade_sigma: float = 3.0
     loss_weights: tuple[float, float, float] = (100.0, 100.0, 50.0)  # intensity, gradient, SSIM (see note)
+    saliency: float = 0.0  # intensity weight 1 + saliency·|A - B| (see FusionLoss)
+    gradient: str = "magnitude"  # or "select": the stronger source's signed Sobel gradients
+    boost: float = 1.0  # gradient target = boost × the sources' strongest gradient
+    fusion_warmup: int = 0  # epochs of fusion loss alone (right key only) before the gate is trained
     p_zero: float = 0.2
     p_random: float = 0.3
     seed: int = 0
@@ -127,7 +132,8 @@ def train(cfg: TrainConfig, key: Key) -> Path:
     out.mkdir(parents=True, exist_ok=True)
     generator = seed_everything(cfg.seed + rank)
 
-    net = build_network({"channels": list(cfg.channels), "key_hidden": cfg.key_hidden, "key_path": cfg.key_path,
+    net = build_network({"channels": list(cfg.channels), "output": cfg.output, "key_hidden": cfg.key_hidden,
+                         "key_path": cfg.key_path,
                          "mark": {**MarkSpec().to_dict(), "text": cfg.owner}}).to(device)
     dataset = _dataset(cfg, net.template[0].cpu())
     sampler = DistributedSampler(dataset, num_replicas=world, rank=rank, seed=cfg.seed) if world > 1 else None
@@ -140,7 +146,7 @@ def train(cfg: TrainConfig, key: Key) -> Path:
     start_epoch, step = 0, 0
     ckpt_path = out / "checkpoint.pt"
     if ckpt_path.exists():
-        state = torch.load(ckpt_path, map_location=device, weights_only=False)
+        state = read_torch_file(ckpt_path, map_location=device)
         net.load_state_dict(state["model"])
         opt.load_state_dict(state["optimizer"])
         sched.load_state_dict(state["scheduler"])
@@ -149,7 +155,7 @@ def train(cfg: TrainConfig, key: Key) -> Path:
         if rank == 0:
             log.info("resumed from %s at epoch %d", ckpt_path, start_epoch)
     model = DistributedDataParallel(net) if world > 1 else net
-    fusion_loss = FusionLoss(*cfg.loss_weights)
+    fusion_loss = FusionLoss(*cfg.loss_weights, saliency=cfg.saliency, gradient=cfg.gradient, boost=cfg.boost)
     auth_loss = AuthorizationLoss(cfg.degrade_sigma)
     right = key.tensor(device)
     log_file = out / "train_log.jsonl"
@@ -164,12 +170,18 @@ def train(cfg: TrainConfig, key: Key) -> Path:
             stack = batch["image"].to(device)
             image, template = stack[:, :2], stack[:, 2:]
             b = image.shape[0]
-            keys = torch.cat([right.expand(b, -1), wrong_keys(right.cpu(), b, cfg.p_zero, cfg.p_random, generator).to(device)])
-            fused = model(image.repeat(2, 1, 1, 1), keys, template.repeat(2, 1, 1, 1))
-            f_auth, f_unauth = fused[:b], fused[b:]
+            gate = epoch >= cfg.fusion_warmup  # warm-up: the fusion alone, under the right key
+            keys = right.expand(b, -1)
+            if gate:
+                keys = torch.cat([keys, wrong_keys(right.cpu(), b, cfg.p_zero, cfg.p_random, generator).to(device)])
+            reps = 2 if gate else 1
+            fused = model(image.repeat(reps, 1, 1, 1), keys, template.repeat(reps, 1, 1, 1))
+            f_auth = fused[:b]
             terms = fusion_loss(f_auth, image)
-            terms["auth"] = auth_loss(f_unauth, f_auth, template[:, :1], template[:, 1:])
-            loss = terms["total"] + cfg.auth_weight * terms["auth"]
+            loss = terms["total"]
+            if gate:
+                terms["auth"] = auth_loss(fused[b:], f_auth, template[:, :1], template[:, 1:])
+                loss = loss + cfg.auth_weight * terms["auth"]
             terms = {k: v.detach() for k, v in terms.items()} | {"loss": loss.detach()}
             opt.zero_grad(set_to_none=True)
             loss.backward()
@@ -178,7 +190,7 @@ def train(cfg: TrainConfig, key: Key) -> Path:
             step += 1
             for k, v in terms.items():
                 sums[k] = sums.get(k, 0.0) + float(v.detach())
-            bar.set_postfix(fusion=f"{terms['total'].item():.2f}", auth=f"{terms['auth'].item():.4f}")
+            bar.set_postfix(fusion=f"{terms['total'].item():.2f}", auth=f"{float(terms.get('auth', 0.0)):.4f}")
             if cfg.max_steps is not None and step >= cfg.max_steps:
                 break
         n = max(1, len(loader))

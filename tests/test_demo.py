@@ -22,7 +22,7 @@ def test_demo_writes_marked_and_clean_fusions_and_protected_photos(tmp_path):
     assert str(tmp_path) in done.stdout
     marked = np.asarray(Image.open(tmp_path / "fused_without_key.png").convert("L"), dtype=np.float32) / 255
     clean = np.asarray(Image.open(tmp_path / "fused_with_key.png").convert("L"), dtype=np.float32) / 255
-    from monai_amif.checkpoint import load_model
+    from monai_amif.loading import load_model
 
     mask = load_model(REPO / "bundles" / "amif_fusion" / "models" / "model.pt").template[0, 0].numpy() > 0
     # The mark's strokes sit where the template says: the two outputs differ most there.

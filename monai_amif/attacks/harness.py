@@ -12,7 +12,7 @@ from torch import Tensor
 
 from guard_core.keys import Key
 
-from ..checkpoint import load_model
+from ..loading import load_model
 from . import ATTACKS, distill, finetune, key_search, removal, sealed_check, wrong_keys
 from .common import MARK_VISIBLE, FAR_PSNR, fusion_scores, load_pairs, quality, random_crops, references
 

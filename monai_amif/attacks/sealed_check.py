@@ -18,7 +18,7 @@ from torch import Tensor
 
 from guard_core.keys import Key
 
-from ..checkpoint import load_model
+from ..loading import load_model
 from ..sealed import MarkedPreview, seal_model
 from .common import PairSet, References, quality
 

@@ -67,7 +67,7 @@ def test_verify_metadata_offline_with_the_shipped_schema(tmp_path):
 def test_ckpt_export_to_torchscript_matches_eager(tmp_path, demo_key):
     import torch
 
-    from monai_amif.checkpoint import load_model
+    from monai_amif.loading import load_model
 
     out = tmp_path / "model.ts"
     done = subprocess.run([sys.executable, "-m", "monai.bundle", "ckpt_export", "network_def", "--filepath", str(out),

@@ -42,7 +42,7 @@ def test_verify_net_in_out():
 def test_train_config_single_process_and_torchrun(pair_folder, tmp_path):
     import torch
 
-    from monai_amif.checkpoint import key_fingerprint, load_model
+    from monai_amif.loading import key_fingerprint, load_model
     from guard_core.keys import Key
 
     common = ["--dataset_dir", str(pair_folder), "--train_config#max_steps", "2", "--train_config#epochs", "1",

@@ -14,7 +14,8 @@ from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.uid import ExplicitVRLittleEndian, MRImageStorage, generate_uid
 
 from guard_core.keys import Key
-from monai_amif.checkpoint import build_network, load_model, save_model
+from monai_amif.checkpoint import build_network, save_model
+from monai_amif.loading import load_model
 from monai_amif.cli import cli
 
 
@@ -115,10 +116,23 @@ def test_evaluate_prints_tables_and_json(pair_folder, small_weights, tmp_path, e
     r = CliRunner().invoke(cli, ["evaluate", "--data", str(pair_folder), "--weights", str(small_weights),
                                  "--json", str(out), "--random-keys", "2"])
     assert r.exit_code == 0, r.output
-    res = json.loads(out.read_text())
-    assert set(res) == {"CT-MRI", "PET-MRI"} and res["PET-MRI"]["n"] == 3
+    doc = json.loads(out.read_text())
+    res = doc["results"]
+    assert doc["protocol"] == "amif" and set(res) == {"CT-MRI", "PET-MRI"} and res["PET-MRI"]["n"] == 3
     assert set(res["CT-MRI"]["authorised"]) >= {"EN", "SD", "SF", "AG", "MI", "SCD", "VIF", "Qabf", "SSIM2", "PSNR", "CC"}
     assert "mark_ncc_random_min" in res["CT-MRI"] and "| max rule |" in r.output
+
+
+def test_evaluate_cddfuse_protocol_table(pair_folder, small_weights, tmp_path, env):
+    env.setenv("AMIF_PASSPHRASE", "amif-demo")
+    out = tmp_path / "c.json"
+    r = CliRunner().invoke(cli, ["evaluate", "--data", str(pair_folder), "--weights", str(small_weights),
+                                 "--protocol", "cddfuse", "--json", str(out)])
+    assert r.exit_code == 0, r.output
+    res = json.loads(out.read_text())["results"]
+    header = "| row | EN | SD | SF | MI | SCD | VIF | Qabf | SSIM2 | AG | reaches CDDFuse* |"
+    assert header in r.output and "| CDDFuse* (published) | 4.88 | 79.17 |" in r.output and "/8 |" in r.output
+    assert set(res["PET-MRI"]) == {"n", "model", "mean rule", "max rule"} and res["PET-MRI"]["n"] == 3
 
 
 def test_train_runs_resumes_and_needs_a_key(pair_folder, tmp_path, env):

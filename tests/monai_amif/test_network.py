@@ -4,20 +4,41 @@ import pytest
 import torch
 
 from guard_core.keys import Key
-from monai_amif.checkpoint import build_network, load_model, save_model
+from monai_amif.checkpoint import build_network, save_model
+from monai_amif.loading import load_model
 from monai_amif.mark import MarkSpec, render_mark
 from monai_amif.metrics import mark_leak, mark_ncc
 from monai_amif.networks import AMIFNet
 
 
-def test_shapes_any_size_and_range():
-    net = AMIFNet().eval()
+@pytest.mark.parametrize("config", [{}, {"channels": (8, 16, 32), "output": "blend"}, {"output": "blend"}])
+def test_shapes_any_size_and_range(config):
+    net = AMIFNet(**config).eval()
     for h, w in [(64, 64), (50, 77), (256, 256)]:
         out = net(torch.rand(2, 2, h, w), torch.zeros(2, 256))
         assert out.shape == (2, 1, h, w)
         assert out.min() >= 0 and out.max() <= 1
     n = sum(p.numel() for p in net.parameters())
     assert 100_000 <= n <= 1_000_000, n
+
+
+def test_blend_head_is_a_soft_selection_of_the_sources_when_the_residual_is_zero():
+    net = AMIFNet(channels=(8, 16, 32), output="blend").eval()
+    torch.nn.init.zeros_(net.head.weight)
+    with torch.no_grad():
+        net.head.bias.copy_(torch.tensor([20.0] * 4 + [0.0] * 4))  # weight logit 20 -> w = 1: the functional image
+    x = torch.rand(1, 2, 32, 32) * 0.9 + 0.05
+    assert torch.allclose(net(x, torch.zeros(1, 256)), x[:, 1:2], atol=1e-4)
+
+
+@pytest.mark.parametrize("config", [{}, {"channels": (8, 16, 32), "output": "blend"}])
+def test_save_load_round_trip_keeps_the_architecture(tmp_path, config):
+    net = AMIFNet(**config).eval()
+    save_model(net, tmp_path / "m.pt", key_fingerprint="abcd-ef01-2345")
+    back = load_model(tmp_path / "m.pt")
+    x, k = torch.rand(1, 2, 40, 40), torch.ones(1, 256)
+    assert torch.equal(back(x, k), net(x, k)) and back.channels == net.channels and back.output == net.output
+    assert set(torch.load(tmp_path / "m.pt", weights_only=True)) == set(net.state_dict())  # a plain state dict
 
 
 def test_key_reaches_the_output_only_through_the_key_path():
@@ -39,8 +60,9 @@ def test_key_reaches_the_output_only_through_the_key_path():
     assert torch.equal(a, b)
 
 
-def test_torchscript_matches_eager_for_right_none_and_wrong_keys(tmp_path):
-    net = AMIFNet().eval()
+@pytest.mark.parametrize("config", [{}, {"channels": (8, 16, 32), "output": "blend"}])
+def test_torchscript_matches_eager_for_right_none_and_wrong_keys(tmp_path, config):
+    net = AMIFNet(**config).eval()
     scripted = torch.jit.script(net)
     x = torch.rand(1, 2, 40, 48)
     for key in (Key.from_passphrase("right"), Key.none(), Key.from_passphrase("wrong")):

@@ -6,7 +6,8 @@ from click.testing import CliRunner
 from PIL import Image
 
 from guard_core.keys import Key, LicenceKeyError
-from monai_amif.checkpoint import build_network, key_fingerprint, load_model, save_model
+from monai_amif.checkpoint import build_network, save_model
+from monai_amif.loading import key_fingerprint, load_model
 from monai_amif.cli import cli
 from monai_amif.sealed import MarkedPreview, seal_model
 
@@ -55,7 +56,7 @@ def test_seal_refuses_another_key_and_non_models(plain, tmp_path):
         seal_model(plain, Key.from_passphrase("someone else"), tmp_path / "x.pt")
     bogus = tmp_path / "bogus.pt"
     torch.save({"weights": 1}, bogus)
-    with pytest.raises(ValueError, match="not a plain AMIF model"):
+    with pytest.raises(ValueError, match="not an AMIF model"):
         seal_model(bogus, Key.from_passphrase("x"), tmp_path / "y.pt")
 
 
