@@ -113,7 +113,7 @@ def fuse(mri, func, output, key_file, weights, device, overwrite) -> None:
     try:
         a, b = read_image(mri), read_image(func)
         fuser = Fuser(weights, device=device, key=key)
-        result = fuser.fuse(a.data[:1], b.data, key)
+        result = fuser.fuse(a.data, b.data, key)
         write_image(out, result.image, like=a, marked=result.marked, also_from=(b,))
     except (ImageReadError, ValueError) as exc:
         raise click.ClickException(str(exc)) from None

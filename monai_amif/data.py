@@ -11,9 +11,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from monai.transforms import Compose, ConcatItemsd
+from monai.transforms import Compose, ConcatItemsd, Lambdad
 
-from .transforms import LoadSliced, SplitColourd
+from .transforms import LoadSliced, SplitColourd, as_grey
 
 __all__ = ["find_pairs", "pair_transforms", "pair_name", "TASKS"]
 
@@ -58,6 +58,6 @@ def find_pairs(root: str | Path, tasks: tuple[str, ...] | None = None) -> list[d
 
 
 def pair_transforms() -> Compose:
-    """Load a pair of images -> ``image [2, H, W]`` (MRI, functional Y) in [0, 1], plus ``func_cbcr``."""
+    """Load a pair of images -> ``image [2, H, W]`` (MRI grey, functional Y) in [0, 1], plus ``func_cbcr``."""
     keys = ("mri", "func")
-    return Compose([LoadSliced(keys), SplitColourd("func"), ConcatItemsd(keys, "image")])
+    return Compose([LoadSliced(keys), Lambdad("mri", as_grey, track_meta=False), SplitColourd("func"), ConcatItemsd(keys, "image")])

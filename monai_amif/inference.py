@@ -59,7 +59,8 @@ class Fuser:
 
     @torch.inference_mode()
     def fuse(self, mri: np.ndarray, func: np.ndarray, key: Key) -> FusionResult:
-        """Fuse ``mri [1, H, W(, D)]`` with ``func [1|3, H, W(, D)]`` (both in [0, 1]) under ``key``.
+        """Fuse ``mri [1|3, H, W(, D)]`` (colour exports taken as their luma) with ``func [1|3, H, W(, D)]`` (both in
+        [0, 1]) under ``key``.
 
         ``marked`` in the result compares the key's public fingerprint with the one stored beside the weights; that
         is for labelling outputs (DICOM BurnedInAnnotation) only: the network itself decides what it draws.
@@ -73,7 +74,7 @@ class Fuser:
         ys, cbcrs = [], []
         for z in range(slices):
             y, cbcr = self._split(f[..., z])
-            ys.append(torch.cat([m[..., z], y]))
+            ys.append(torch.cat([self._split(m[..., z])[0], y]))
             cbcrs.append(cbcr)
         images = torch.stack(ys)  # [D, 2, H, W]
         k = key.tensor(self.device)[None]

@@ -1,7 +1,8 @@
 """Reading and writing the images ``amif fuse`` handles: PNG/JPEG/TIFF, NIfTI, DICOM.
 
 Images come in as float32 ``[C, H, W]`` in [0, 1] (C = 1 grey or 3 colour) or, for volumes, ``[C, H, W, D]``; 8-bit
-files are scaled by 255, others min-max normalised. Writes are atomic (temp file + rename).
+files are scaled by 255; deeper ones (12/16-bit PNG or TIFF, 32-bit integer or float TIFF, NIfTI, DICOM) are read at
+full precision and min-max normalised. Writes are atomic (temp file + rename).
 """
 
 from __future__ import annotations
@@ -54,9 +55,14 @@ class ImageFile:
 
 
 def _normalise(arr: np.ndarray) -> np.ndarray:
-    arr = arr.astype(np.float32)
-    lo, hi = float(arr.min()), float(arr.max())
-    return np.zeros_like(arr) if hi <= lo else (arr - lo) / (hi - lo)
+    """Min-max to [0, 1] in float64 (16-bit and float data keep every level); NaN/inf become 0."""
+    arr = np.asarray(arr, dtype=np.float64)
+    finite = np.isfinite(arr)
+    if not finite.all():
+        arr = np.where(finite, arr, np.nan)
+    lo, hi = (float(np.nanmin(arr)), float(np.nanmax(arr))) if finite.any() else (0.0, 0.0)
+    out = np.zeros_like(arr) if hi <= lo else (arr - lo) / (hi - lo)
+    return np.nan_to_num(out, nan=0.0).astype(np.float32)
 
 
 def read_image(path: str | os.PathLike) -> ImageFile:
@@ -69,7 +75,9 @@ def read_image(path: str | os.PathLike) -> ImageFile:
             from PIL import Image
 
             with Image.open(path) as im:
-                im = im.convert("RGB" if im.mode in ("RGB", "RGBA", "P", "CMYK", "YCbCr") else "L")
+                if im.mode.startswith(("I", "F")):  # 16-bit, 32-bit integer and float: never through "L"
+                    return ImageFile(_normalise(np.asarray(im))[None], path, fmt)
+                im = im.convert("RGB" if im.mode in ("RGB", "RGBA", "P", "PA", "CMYK", "YCbCr") else "L")
                 arr = np.asarray(im)
             data = (arr.astype(np.float32) / 255.0)
             data = data[None] if data.ndim == 2 else data.transpose(2, 0, 1)

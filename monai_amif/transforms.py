@@ -23,7 +23,8 @@ from monai.utils import TransformBackends
 from guard_core import ops
 from guard_core.keys import Key
 
-__all__ = ["LoadSlice", "LoadSliced", "AuthorizeKey", "AuthorizeKeyd", "SplitColour", "SplitColourd", "RestoreColour", "RestoreColourd"]
+__all__ = ["LoadSlice", "LoadSliced", "AuthorizeKey", "AuthorizeKeyd", "SplitColour", "SplitColourd", "RestoreColour",
+           "RestoreColourd", "as_grey"]
 
 PASSPHRASE_ENV = "AMIF_PASSPHRASE"
 KEY_FILE_ENV = "AMIF_KEY_FILE"
@@ -146,6 +147,12 @@ class SplitColour(Transform):
             raise ValueError(f"functional image must have 1 or 3 channels, got {img.shape[0]}")
         ycbcr = ops.rgb_to_ycbcr(_as_batch(img))[0]
         return ycbcr[:1], ycbcr[1:]
+
+
+def as_grey(img: torch.Tensor) -> torch.Tensor:
+    """``[1|3, H, W]`` -> ``[1, H, W]``: the BT.601 luma of a colour export (MRI slices saved as RGB or palette
+    pictures), grey as is. The bundle and ``amif fuse`` both read the MRI through this."""
+    return SplitColour()(img)[0]
 
 
 class SplitColourd(MapTransform):
