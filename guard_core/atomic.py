@@ -11,7 +11,9 @@ import tempfile
 from pathlib import Path
 from typing import Iterator
 
-__all__ = ["atomic_output"]
+__all__ = ["atomic_output", "is_temp_name", "clean_stale_temps"]
+
+TEMP_MARK = ".tmp-"
 
 
 def _umask() -> int:
@@ -31,7 +33,7 @@ def atomic_output(path: str | os.PathLike, suffix: str | None = None, mode: int 
     path.parent.mkdir(parents=True, exist_ok=True)
     if suffix is None:
         suffix = ".nii.gz" if path.name.endswith(".nii.gz") else path.suffix
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}-", suffix=suffix, dir=path.parent)  # created 0600
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}{TEMP_MARK}", suffix=suffix, dir=path.parent)  # created 0600
     os.close(fd)
     try:
         yield Path(tmp)
@@ -39,3 +41,29 @@ def atomic_output(path: str | os.PathLike, suffix: str | None = None, mode: int 
         os.replace(tmp, path)
     finally:
         Path(tmp).unlink(missing_ok=True)
+
+
+def is_temp_name(name: str) -> bool:
+    """Whether a file name is one of :func:`atomic_output`'s temp files (hidden, ``.<target>.tmp-XXXXXXXX<suffix>``)."""
+    return name.startswith(".") and TEMP_MARK in name
+
+
+def clean_stale_temps(folder: str | os.PathLike, older_than: float = 300.0) -> list[Path]:
+    """Remove the temp files a killed writer left in ``folder`` (older than ``older_than`` seconds, so a writer still
+    running beside us keeps its own); returns what was removed."""
+    import time
+
+    removed = []
+    try:
+        entries = list(Path(folder).iterdir())
+    except OSError:
+        return removed
+    now = time.time()
+    for f in entries:
+        try:
+            if is_temp_name(f.name) and f.is_file() and now - f.stat().st_mtime > older_than:
+                f.unlink()
+                removed.append(f)
+        except OSError:
+            continue
+    return removed

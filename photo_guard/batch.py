@@ -1,8 +1,13 @@
-"""Protecting folders of photos: output naming, a per-folder manifest, skipping finished work, surviving bad files.
+"""Protecting folders of photos: a mirrored output tree, a per-folder manifest, skipping finished work, surviving
+bad files.
 
-The manifest (``photo_guard_manifest.json`` in each output folder) records the parameters and, per photo, the source's
-content hash and the measured figures. A photo whose source hash and parameters are already in the manifest, with its
-output present, is skipped, so a crash mid-batch loses nothing and a re-run does only what is left.
+A folder given as input is mirrored under the output folder (``lib/a/IMG_0001.JPG`` -> ``out/a/IMG_0001.JPG``), so
+camera folders that reuse names never collide; two inputs that would still land on one output are refused, never
+written over each other. The manifest (``photo_guard_manifest.json`` at the top of the output folder, which is meant
+to be shared) is keyed by the output's relative path and holds nothing private: no source path, and the source only
+as a keyed hash under the owner's secret (:mod:`photo_guard.owner_state`). A photo whose keyed hash and parameters
+are already recorded, with its output present, is skipped, so a crash mid-batch loses nothing and a re-run does only
+what is left. Every written photo is measured as written; one over its budget is removed and reported as failed.
 """
 
 from __future__ import annotations
@@ -11,31 +16,55 @@ import json
 import logging
 import os
 from dataclasses import dataclass, field
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Callable, Iterable
 
-from guard_core.atomic import atomic_output
+from guard_core.atomic import atomic_output, clean_stale_temps, is_temp_name
 from guard_core.device import resolve
 
-from .photo_io import SUPPORTED_SUFFIXES, PhotoError, codec_round_trip, is_lossy, read_photo, sha256_file, write_photo
 from .encoders import build_encoder
+from .owner_state import keyed_digest
+from .photo_io import SUPPORTED_SUFFIXES, PhotoError, codec_round_trip, is_lossy, read_photo, sha256_file, write_photo
 from .protect import ProtectConfig, measure, protect_set
 
-__all__ = ["MANIFEST_NAME", "BatchReport", "collect_photos", "protect_files", "Manifest"]
+__all__ = ["MANIFEST_NAME", "Source", "BatchReport", "collect_photos", "protect_files", "Manifest"]
 
 log = logging.getLogger(__name__)
 MANIFEST_NAME = "photo_guard_manifest.json"
+_SIDECARS = (".xmp", ".aae", ".json", ".txt", ".thm", ".orig")  # what photo libraries keep beside photos
 
 
-def collect_photos(paths: Iterable[str | os.PathLike]) -> list[Path]:
-    """Expand files and folders (recursively) into photo files, in a stable order."""
-    out: list[Path] = []
+@dataclass(frozen=True)
+class Source:
+    """A photo to protect and its path relative to the output folder (its name, or its place in a mirrored tree)."""
+
+    path: Path
+    rel: PurePosixPath
+
+
+def collect_photos(paths: Iterable[str | os.PathLike]) -> tuple[list[Source], list[tuple[Path, str]]]:
+    """Expand files and folders (recursively, mirrored) into sources, in a stable order.
+
+    Returns ``(sources, skipped)``: ``skipped`` lists each file in a folder that is not taken, with why (unsupported
+    format); hidden files (temp files of an interrupted write among them) and sidecars are passed over silently.
+    """
+    sources: list[Source] = []
+    skipped: list[tuple[Path, str]] = []
     for p in map(Path, paths):
-        if p.is_dir():
-            out += sorted(f for f in p.rglob("*") if f.is_file() and f.suffix.lower() in SUPPORTED_SUFFIXES)
-        else:
-            out.append(p)
-    return out
+        if not p.is_dir():
+            sources.append(Source(p, PurePosixPath(p.name)))
+            continue
+        for f in sorted(p.rglob("*")):
+            rel = f.relative_to(p)
+            if any(part.startswith(".") for part in rel.parts) or not f.is_file():
+                continue
+            suffix = f.suffix.lower()
+            if suffix in SUPPORTED_SUFFIXES:
+                sources.append(Source(f, PurePosixPath(*rel.parts)))
+            elif suffix not in _SIDECARS:
+                skipped.append((f, f"{f}: skipped: {suffix or 'no suffix'} is not a format photo-guard can protect "
+                                   f"within budget ({', '.join(SUPPORTED_SUFFIXES)})"))
+    return sources, skipped
 
 
 class Manifest:
@@ -48,17 +77,24 @@ class Manifest:
     def _load(self) -> dict:
         if self.path.exists():
             try:
-                return json.loads(self.path.read_text(encoding="utf-8"))
-            except (OSError, json.JSONDecodeError):
-                log.warning("%s: unreadable manifest; starting a new one", self.path)
-        return {"format": "photo_guard-manifest", "version": 1, "photos": {}}
+                data = json.loads(self.path.read_text(encoding="utf-8"))
+                if data.get("version") == 2:
+                    return data
+            except (OSError, json.JSONDecodeError, AttributeError):
+                pass
+            log.warning("%s: unreadable or old manifest; starting a new one", self.path)
+        return {"format": "photo_guard-manifest", "version": 2, "photos": {}}
 
-    def done(self, name: str, source_hash: str, params: dict) -> bool:
-        entry = self.data["photos"].get(name)
-        return bool(entry and entry["source_sha256"] == source_hash and entry["params"] == params
-                    and (self.path.parent / name).exists())
+    def done(self, rel: str, source_key: str, params: dict) -> bool:
+        entry = self.data["photos"].get(rel)
+        return bool(entry and entry["source_key"] == source_key and entry["params"] == params
+                    and (self.path.parent / rel).exists())
 
-    def record(self, name: str, entry: dict) -> None:
+    def owns(self, rel: str) -> bool:
+        """Whether the file at ``rel`` was written by photo-guard (so replacing it loses nothing of the user's)."""
+        return rel in self.data["photos"]
+
+    def record(self, rel: str, entry: dict) -> None:
         """Add one photo: re-read, update and rewrite under a lock, so parallel workers (torchrun ranks) sharing an
         output folder never lose each other's entries."""
         import fcntl
@@ -67,7 +103,7 @@ class Manifest:
         with open(self.path.with_name(f".{MANIFEST_NAME}.lock"), "w") as lock:
             fcntl.flock(lock, fcntl.LOCK_EX)
             self.data = self._load()
-            self.data["photos"][name] = entry
+            self.data["photos"][rel] = entry
             with atomic_output(self.path) as tmp:
                 tmp.write_text(json.dumps(self.data, indent=1), encoding="utf-8")
 
@@ -77,67 +113,116 @@ class BatchReport:
     protected: list[Path] = field(default_factory=list)
     skipped: list[Path] = field(default_factory=list)
     failed: list[tuple[Path, str]] = field(default_factory=list)
+    ignored: list[tuple[Path, str]] = field(default_factory=list)  # not photos we can protect (listed, not failures)
 
 
-def protect_files(files: list[Path], out_dir: Path | None, config: ProtectConfig, in_place: bool = False,
+@dataclass
+class _Job:
+    source: Source
+    root: Path  # the manifest's folder
+    dest: Path
+    key: str
+
+
+def _plan(sources: list[Source], out_dir: Path | None, in_place: bool, params: dict,
+          manifests: dict[Path, Manifest], report: BatchReport) -> list[_Job]:
+    """Where each source goes; what is already done; what would collide or overwrite a file that is not ours."""
+    jobs, claimed = [], {}
+    for src in sources:
+        root = src.path.parent if in_place else Path(out_dir)  # type: ignore[arg-type]
+        rel = src.path.name if in_place else str(src.rel)
+        dest = root / rel
+        manifest = manifests.setdefault(root, Manifest(root))
+        try:
+            key = keyed_digest(src.path)
+        except OSError as exc:
+            report.failed.append((src.path, f"{src.path}: cannot read ({exc.strerror or exc})"))
+            continue
+        if dest in claimed:
+            report.failed.append((src.path, f"{src.path}: not written: {claimed[dest]} also goes to {dest}; protect "
+                                            "the two into different output folders"))
+            continue
+        claimed[dest] = src.path
+        if manifest.done(rel, key, params):
+            report.skipped.append(src.path)
+            continue
+        if not in_place and dest.exists() and not manifest.owns(rel):
+            report.failed.append((src.path, f"{src.path}: not written: {dest} exists and was not written by "
+                                            "photo-guard (remove it or choose another output folder)"))
+            continue
+        jobs.append(_Job(src, root, dest, key))
+    return jobs
+
+
+def protect_files(files: list[Path] | list[Source], out_dir: Path | None, config: ProtectConfig, in_place: bool = False,
                   strip_gps: bool = False, set_size: int = 16, on_photo: Callable[[Path], None] | None = None,
                   backup: bool = True) -> BatchReport:
-    """Protect ``files`` as one owner's set (in sets of ``set_size``), writing to ``out_dir`` (or in place)."""
+    """Protect ``files`` as one owner's set (in sets of ``set_size``), writing to ``out_dir`` (or in place).
+
+    ``files`` are :class:`Source` s from :func:`collect_photos` (mirrored tree) or plain paths (kept by name).
+    """
     if out_dir is None and not in_place:
         raise ValueError("give an output folder, or ask for in-place protection explicitly")
     report = BatchReport()
     params = json.loads(json.dumps(config.to_dict()))  # as stored: tuples become lists
+    sources = [f if isinstance(f, Source) else Source(Path(f), PurePosixPath(Path(f).name)) for f in files]
     manifests: dict[Path, Manifest] = {}
-
-    def manifest_for(folder: Path) -> Manifest:  # one read per output folder, not one per photo
-        if folder not in manifests:
-            manifests[folder] = Manifest(folder)
-        return manifests[folder]
-
-    todo = []
-    for f in files:
-        dest_dir = f.parent if in_place else Path(out_dir)
-        try:
-            digest = sha256_file(f)
-        except OSError as exc:
-            report.failed.append((f, f"{f}: cannot read ({exc.strerror or exc})"))
-            continue
-        if manifest_for(dest_dir).done(f.name, digest, params):
-            report.skipped.append(f)
-            continue
-        todo.append((f, digest, dest_dir))
-    for start in range(0, len(todo), set_size):
-        chunk, photos = [], []
-        for f, digest, dest_dir in todo[start:start + set_size]:
-            try:
-                photos.append(read_photo(f))
-                chunk.append((f, digest, dest_dir))
-            except PhotoError as exc:
-                report.failed.append((f, str(exc)))
-        if not photos:
-            continue
-        encoders = [build_encoder(n) for n in config.encoders]
-        results = protect_set([p.pixels for p in photos], config, encoders=encoders, measure_result=False)
-        written = []
-        for (f, digest, dest_dir), photo, result in zip(chunk, photos, results):
-            try:
-                out = write_photo(photo, result.pixels, dest_dir / f.name, strip_gps=strip_gps, in_place=in_place,
-                                  backup=backup)
-                written.append((f, digest, dest_dir, photo, out))
-            except (PhotoError, OSError) as exc:
-                report.failed.append((f, str(exc) if isinstance(exc, PhotoError) else f"{f}: cannot write ({exc})"))
-        # Budget and shift are measured on the files as written (8-bit, the format's own compression).
-        decoded = [read_photo(out).pixels for *_, out in written]
-        stats = measure([w[3].pixels for w in written], decoded, encoders, config.work_size,
-                        resolve(config.device)) if written else []
-        for (f, digest, dest_dir, photo, out), st in zip(written, stats):
-            if is_lossy(photo):
-                # A lossy format moves pixels on its own: record that floor beside the measured deviation.
-                floor = (codec_round_trip(photo, photo.pixels) - photo.pixels).abs().max() * 255
-                st = {**st, "lossy": True, "codec_floor_linf_255": float(floor)}
-            manifest_for(dest_dir).record(f.name, {"source": str(f), "source_sha256": digest, "output_sha256": sha256_file(out),
-                                               "params": params, **st})
-            report.protected.append(out)
-            if on_photo:
-                on_photo(out)
+    if out_dir is not None and not in_place:
+        for folder in {Path(out_dir, *s.rel.parts[:-1]) for s in sources}:
+            clean_stale_temps(folder)
+    jobs = _plan(sources, out_dir, in_place, params, manifests, report)
+    for start in range(0, len(jobs), set_size):
+        _protect_chunk(jobs[start:start + set_size], config, params, manifests, report, strip_gps, in_place, backup,
+                       on_photo)
     return report
+
+
+def _protect_chunk(chunk: list[_Job], config: ProtectConfig, params: dict, manifests: dict[Path, Manifest],
+                   report: BatchReport, strip_gps: bool, in_place: bool, backup: bool,
+                   on_photo: Callable[[Path], None] | None) -> None:
+    jobs, photos = [], []
+    for job in chunk:
+        try:
+            photos.append(read_photo(job.source.path))
+            jobs.append(job)
+        except PhotoError as exc:
+            report.failed.append((job.source.path, str(exc)))
+    if not photos:
+        return
+    encoders = [build_encoder(n) for n in config.encoders]
+    results = protect_set([p.pixels for p in photos], config, encoders=encoders, measure_result=False)
+    written = []
+    for job, photo, result in zip(jobs, photos, results):
+        try:
+            out = write_photo(photo, result.pixels, job.dest, strip_gps=strip_gps, in_place=in_place, backup=backup)
+            written.append((job, photo, out))
+        except (PhotoError, OSError) as exc:
+            message = str(exc) if isinstance(exc, PhotoError) else f"{job.dest}: cannot write ({exc.strerror or exc})"
+            report.failed.append((job.source.path, message))
+    # Budget and shift are measured on the files as written (8-bit, the format's own compression).
+    decoded = [read_photo(out).pixels for *_, out in written]
+    stats = measure([w[1].pixels for w in written], decoded, encoders, config.work_size,
+                    resolve(config.device)) if written else []
+    for (job, photo, out), st in zip(written, stats):
+        budget = config.eps * 255 + 1.0  # one level of 8-bit rounding
+        if is_lossy(photo):
+            # A lossy format moves pixels on its own: that floor is recorded and allowed beside the budget.
+            floor = float((codec_round_trip(photo, photo.pixels) - photo.pixels).abs().max() * 255)
+            st = {**st, "lossy": True, "codec_floor_linf_255": floor}
+            budget += floor
+        if st["linf_255"] > budget:
+            kept = out.with_name(out.name + ".orig")
+            if not in_place:
+                out.unlink(missing_ok=True)
+            elif backup and kept.exists():
+                os.replace(kept, out)  # the original back where it was
+            report.failed.append((job.source.path, f"{job.source.path}: not kept: the written {photo.format} is "
+                                                   f"{st['linf_255']:.1f}/255 from the original, over the "
+                                                   f"{budget:.1f}/255 budget"))
+            continue
+        rel = out.relative_to(job.root).as_posix()
+        manifests[job.root].record(rel, {"source_key": job.key, "output_sha256": sha256_file(out), "params": params,
+                                         **st})
+        report.protected.append(out)
+        if on_photo:
+            on_photo(out)

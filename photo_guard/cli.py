@@ -43,7 +43,7 @@ def protect(paths, out_dir, in_place, no_backup, strength, encoders, steps, stri
 
     if not out_dir and not in_place:
         raise click.UsageError("give -o/--out DIR, or --in-place to replace the originals")
-    files = collect_photos(paths)
+    files, ignored = collect_photos(paths)
     rank, world = _rank_world()
     files = files[rank::world]  # under torchrun each process takes its share
     cfg = ProtectConfig(strength=strength, steps=steps, encoders=tuple(e for e in encoders.split(",") if e), device=device)
@@ -55,9 +55,13 @@ def protect(paths, out_dir, in_place, no_backup, strength, encoders, steps, stri
         raise click.ClickException(str(exc)) from None
     bar.update(len(report.skipped))
     bar.close()
+    if rank == 0:
+        for _, message in ignored:
+            click.echo(message, err=True)
     for _, message in report.failed:
         click.echo(f"error: {message}", err=True)
     click.echo(f"protected {len(report.protected)}, skipped {len(report.skipped)} already done, failed {len(report.failed)}"
+               + (f", {len(ignored)} not photos it can protect (listed above)" if ignored and rank == 0 else "")
                + (f"; outputs in {Path(out_dir).resolve()}" if out_dir else ""))
     sys.exit(min(len(report.failed), 100))
 

@@ -27,6 +27,9 @@ __all__ = ["Photo", "PhotoError", "read_photo", "write_photo", "load_rgb", "sha2
 
 SUPPORTED_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".tif", ".tiff", ".heic", ".heif")
 MAX_PIXELS = 200_000_000  # refuse decompression bombs with a clear message
+# Formats written back within budget. GIF (a 256-colour palette) cannot hold a perturbation of a few levels, and an
+# animation would lose every frame but the first: both are refused, never written over budget.
+WRITABLE_FORMATS = ("JPEG", "MPO", "PNG", "WEBP", "TIFF", "HEIF")
 _INVERSE_TRANSPOSE = {2: Image.FLIP_LEFT_RIGHT, 3: Image.ROTATE_180, 4: Image.FLIP_TOP_BOTTOM, 5: Image.TRANSPOSE,
                       6: Image.ROTATE_90, 7: Image.TRANSVERSE, 8: Image.ROTATE_270}
 GPS_IFD = 0x8825
@@ -74,6 +77,13 @@ def read_photo(path: str | os.PathLike) -> Photo:
         im = Image.open(path)
         if im.width * im.height > MAX_PIXELS:
             raise PhotoError(f"{path}: {im.width}x{im.height} is too large ({MAX_PIXELS:,} pixels at most)")
+        if im.format not in WRITABLE_FORMATS:
+            raise PhotoError(f"{path}: {im.format} photos cannot be protected within budget (a palette or "
+                             "lossy re-encoding moves pixels further than the perturbation); convert it to PNG first")
+        frames = getattr(im, "n_frames", 1)
+        if frames > 1 and im.format != "MPO":  # MPO's extra frames are previews and depth maps, not an animation
+            raise PhotoError(f"{path}: animated or multi-page image ({frames} frames); photo-guard protects still "
+                             "photos only")
         im.load()
     except PhotoError:
         raise

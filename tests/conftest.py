@@ -26,3 +26,9 @@ def shared_data() -> Path:
     if path is None:
         pytest.skip("shared research data (../shared/data) not present")
     return path
+
+
+@pytest.fixture(autouse=True)
+def _private_state(tmp_path_factory, monkeypatch):
+    """photo_guard's owner state (its secret) in a temp folder, never the tester's home."""
+    monkeypatch.setenv("PHOTO_GUARD_STATE", str(tmp_path_factory.getbasetemp() / "photo_guard_state"))

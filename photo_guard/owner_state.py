@@ -1,0 +1,52 @@
+"""State that belongs to the photo owner and never goes into a folder meant to be shared.
+
+The owner secret (32 random bytes, mode 0600) lives in ``$PHOTO_GUARD_STATE`` or ``~/.local/state/photo_guard``. The
+output manifest identifies a source photo only by an HMAC of its bytes under this secret: enough to tell on a rerun
+that the same photo was already protected, useless to anyone who wants to match a shared photo to an original.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import os
+import secrets
+from pathlib import Path
+
+from guard_core.atomic import atomic_output
+
+__all__ = ["state_dir", "owner_secret", "keyed_digest", "STATE_ENV"]
+
+STATE_ENV = "PHOTO_GUARD_STATE"
+
+
+def state_dir() -> Path:
+    """Where the owner's private state lives (created 0700 on first use)."""
+    env = os.environ.get(STATE_ENV)
+    base = Path(env) if env else Path(os.environ.get("XDG_STATE_HOME") or Path.home() / ".local" / "state") / "photo_guard"
+    base.mkdir(parents=True, exist_ok=True, mode=0o700)
+    return base
+
+
+def owner_secret() -> bytes:
+    """The owner's secret, made on first use."""
+    path = state_dir() / "owner.key"
+    try:
+        data = path.read_bytes()
+        if len(data) == 32:
+            return data
+    except FileNotFoundError:
+        pass
+    data = secrets.token_bytes(32)
+    with atomic_output(path, mode=0o600) as tmp:
+        tmp.write_bytes(data)
+    return data
+
+
+def keyed_digest(path: str | os.PathLike) -> str:
+    """HMAC-SHA256 of a file's bytes under the owner secret (hex)."""
+    mac = hmac.new(owner_secret(), digestmod=hashlib.sha256)
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            mac.update(chunk)
+    return mac.hexdigest()
