@@ -8,6 +8,8 @@ import random
 import numpy as np
 import torch
 
+from .errors import DeviceError
+
 __all__ = ["resolve", "autocast_dtype", "autocast", "seed_everything"]
 
 
@@ -25,14 +27,14 @@ def resolve(spec: str | torch.device | None = "auto") -> torch.device:
     try:
         device = torch.device(spec)
     except RuntimeError:
-        raise ValueError(f"unknown device {spec!r}; use auto, cpu, cuda or cuda:N") from None
+        raise DeviceError(f"unknown device {spec!r}; use auto, cpu, cuda or cuda:N") from None
     if device.type == "cuda":
         if not torch.cuda.is_available():
-            raise ValueError(f"device {spec!r} asked for, but CUDA is not available here")
+            raise DeviceError(f"device {spec!r} asked for, but CUDA is not available here")
         if device.index is not None and device.index >= torch.cuda.device_count():
-            raise ValueError(f"device {spec!r} asked for, but only {torch.cuda.device_count()} CUDA device(s) exist")
+            raise DeviceError(f"device {spec!r} asked for, but only {torch.cuda.device_count()} CUDA device(s) exist")
     elif device.type != "cpu":
-        raise ValueError(f"unsupported device {spec!r}; use auto, cpu, cuda or cuda:N")
+        raise DeviceError(f"unsupported device {spec!r}; use auto, cpu, cuda or cuda:N")
     return device
 
 

@@ -23,9 +23,11 @@ import secrets
 from pathlib import Path
 
 import torch
-from cryptography.hazmat.primitives import hashes
 from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+from .errors import GuardError
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from .atomic import atomic_output
@@ -42,7 +44,7 @@ KEY_FILE_FORMAT = "guard-core-key"
 KEY_FILE_VERSION = 1
 
 
-class LicenceKeyError(ValueError):
+class LicenceKeyError(GuardError):
     """A key could not be made or read. Messages name the source, never its content."""
 
 

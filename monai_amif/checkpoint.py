@@ -52,7 +52,9 @@ def read_torch_file(path: str | os.PathLike | BinaryIO, map_location: str | torc
         raise ModelFileError(f"{path}: file not found") from None
     except IsADirectoryError:
         raise ModelFileError(f"{path}: is a folder, not a model file") from None
-    except pickle.UnpicklingError:
+    except pickle.UnpicklingError as exc:
+        if "global" not in str(exc).lower():  # garbage bytes, not a pickle naming code to run
+            raise ModelFileError(f"{path}: not a readable model file (damaged or not a torch file)") from None
         raise ModelFileError(f"{path}: refused: it holds pickled objects other than tensors and plain containers "
                              "(a model file must not run code when loaded)") from None
     except Exception as exc:  # torch raises many kinds for a damaged file

@@ -7,16 +7,29 @@ import sys
 
 import click
 
+from guard_core.errors import GuardError, os_error_message
 from guard_core.keys import Key, LicenceKeyError
 
 from . import __version__
 from .attacks import ATTACKS
-from .errors import AMIFError
 
 PASSPHRASE_ENV = "AMIF_PASSPHRASE"
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class _Commands(click.Group):
+    """Every command's user-facing errors (:class:`~guard_core.errors.GuardError`, which AMIF's errors derive from,
+    and operating-system errors such as a read-only or full disk) end as one line and exit code 1."""
+
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except GuardError as exc:
+            raise click.ClickException(str(exc)) from None
+        except OSError as exc:
+            raise click.ClickException(os_error_message(exc)) from None
+
+
+@click.group(cls=_Commands, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="amif")
 def cli() -> None:
     """AMIF: key-gated medical image fusion (MRI + CT/PET/SPECT) for MONAI."""
@@ -80,10 +93,7 @@ def train(data, out, key_file, owner, epochs, batch_size, crop, lr, max_steps, d
         raise click.ClickException("training needs a key: --key-file, $AMIF_KEY_FILE or $AMIF_PASSPHRASE")
     cfg = TrainConfig(data=data, out=out, owner=owner or MarkSpec.text, epochs=epochs, batch_size=batch_size,
                       crop=crop, lr=lr, max_steps=max_steps, device=device, seed=seed)
-    try:
-        path = run_training(cfg, key)
-    except AMIFError as exc:
-        raise click.ClickException(str(exc)) from None
+    path = run_training(cfg, key)
     if os.environ.get("RANK", "0") == "0":
         click.echo(f"model: {path} (accepts key {key.fingerprint()})")
 
@@ -102,7 +112,7 @@ def fuse(mri, func, output, key_file, weights, device, overwrite) -> None:
     from pathlib import Path
 
     from .inference import Fuser
-    from .io import ImageReadError, read_image, write_image
+    from .io import read_image, write_image
 
     out = Path(output)
     if out.resolve() in (Path(mri).resolve(), Path(func).resolve()):
@@ -110,13 +120,10 @@ def fuse(mri, func, output, key_file, weights, device, overwrite) -> None:
     if out.exists() and not overwrite:
         raise click.ClickException(f"{out}: exists (use --overwrite to replace it)")
     key = _key_from_options(key_file)
-    try:
-        a, b = read_image(mri), read_image(func)
-        fuser = Fuser(weights, device=device, key=key)
-        result = fuser.fuse(a.data, b.data, key)
-        write_image(out, result.image, like=a, marked=result.marked, also_from=(b,))
-    except (ImageReadError, ValueError) as exc:
-        raise click.ClickException(str(exc)) from None
+    a, b = read_image(mri), read_image(func)
+    fuser = Fuser(weights, device=device, key=key)
+    result = fuser.fuse(a.data, b.data, key)
+    write_image(out, result.image, like=a, marked=result.marked, also_from=(b,))
     state = "marked (no licence key accepted)" if result.marked else "licensed"
     click.echo(f"wrote {out} ({state})")
 
@@ -144,16 +151,13 @@ def evaluate(data, key_file, weights, json_out, random_keys, protocol, device) -
     key = _key_from_options(key_file)
     if key.is_none:
         click.echo("warning: no licence key given; the 'authorised' rows show the unlicensed output", err=True)
-    try:
-        net = Fuser(weights, device=device, key=key).net
-        if protocol == "cddfuse":
-            results = evaluate_cddfuse(net, data, key)
-            table = format_cddfuse_table(results)
-        else:
-            results = run_evaluation(net, data, key, random_keys=random_keys)
-            table = format_table(results)
-    except (AMIFError, FileNotFoundError) as exc:
-        raise click.ClickException(str(exc)) from None
+    net = Fuser(weights, device=device, key=key).net
+    if protocol == "cddfuse":
+        results = evaluate_cddfuse(net, data, key)
+        table = format_cddfuse_table(results)
+    else:
+        results = run_evaluation(net, data, key, random_keys=random_keys)
+        table = format_table(results)
     click.echo(table)
     if json_out:
         with atomic_output(json_out) as tmp:
@@ -204,10 +208,7 @@ def attack(data, weights, key_file, json_out, report_dir, attacks, random_keys, 
                        random_keys=random_keys, per_distance=per_distance, search_steps=search_steps,
                        restarts=restarts, removal_steps=train_steps, distill_steps=train_steps,
                        finetune_snapshots=snapshots or (0,), test_limit=test_limit, train_limit=train_limit, seed=seed)
-    try:
-        run = run_attacks(cfg, key)
-    except (FileNotFoundError, ValueError) as exc:
-        raise click.ClickException(str(exc)) from None
+    run = run_attacks(cfg, key)
     for goal, verdict in run.results["goals"].items():
         click.echo(f"{'met    ' if verdict['met'] else 'NOT MET'}  {goal}: {verdict['detail']}")
     command = "amif attack " + " ".join(shlex.quote(a) for a in sys.argv[2:])
@@ -242,10 +243,7 @@ def seal(weights, output, key_file, overwrite) -> None:
     key = _key_from_options(key_file)
     if key.is_none:
         raise click.ClickException("sealing needs the model's key: --key-file or $AMIF_PASSPHRASE")
-    try:
-        seal_model(weights, key, out)
-    except ValueError as exc:
-        raise click.ClickException(str(exc)) from None
+    seal_model(weights, key, out)
     click.echo(f"wrote {out} (opens with key {key.fingerprint()})")
 
 
@@ -260,12 +258,9 @@ def bundle() -> None:
 @click.option("-o", "--out", "out_dir", default="dist", show_default=True, type=click.Path(file_okay=False))
 def bundle_pack(bundle_dir, out_dir) -> None:
     """Write the versioned bundle zip that `python -m monai.bundle download --url` installs."""
-    from .packaging import BundleError, pack_bundle
+    from .packaging import pack_bundle
 
-    try:
-        click.echo(f"wrote {pack_bundle(bundle_dir, out_dir)}")
-    except BundleError as exc:
-        raise click.ClickException(str(exc)) from None
+    click.echo(f"wrote {pack_bundle(bundle_dir, out_dir)}")
 
 
 def main() -> None:

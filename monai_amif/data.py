@@ -13,6 +13,7 @@ from pathlib import Path
 
 from monai.transforms import Compose, ConcatItemsd, Lambdad
 
+from .errors import PairsNotFound
 from .transforms import LoadSliced, SplitColourd, as_grey
 
 __all__ = ["find_pairs", "pair_transforms", "pair_name", "TASKS"]
@@ -47,13 +48,13 @@ def find_pairs(root: str | Path, tasks: tuple[str, ...] | None = None) -> list[d
             continue
         func_dirs = [p for p in task_dir.iterdir() if p.is_dir() and p.name != "MRI"]
         if len(func_dirs) != 1:
-            raise FileNotFoundError(f"{task_dir}: expected MRI/ and one functional folder, found {[p.name for p in func_dirs]}")
+            raise PairsNotFound(f"{task_dir}: expected MRI/ and one functional folder, found {[p.name for p in func_dirs]}")
         for mri in sorted((task_dir / "MRI").iterdir()):
             func = func_dirs[0] / mri.name
             if mri.name.lower().endswith(IMAGE_SUFFIXES) and func.is_file():
                 pairs.append({"mri": str(mri), "func": str(func), "task": task_dir.name, "name": pair_name(mri)})
     if not pairs:
-        raise FileNotFoundError(f"{root}: no MRI/functional pairs found (expected <task>/MRI/<name> + <task>/<FUNC>/<name>)")
+        raise PairsNotFound(f"{root}: no MRI/functional pairs found (expected <task>/MRI/<name> + <task>/<FUNC>/<name>)")
     return pairs
 
 

@@ -8,6 +8,8 @@ import os
 from collections import defaultdict
 from pathlib import Path
 
+from .errors import PairsNotFound
+
 __all__ = ["find_dicom_pairs", "run_bundle", "FUNCTIONAL_MODALITIES"]
 
 log = logging.getLogger(__name__)
@@ -61,7 +63,7 @@ def find_dicom_pairs(folder: str | os.PathLike) -> list[dict]:
             pairs.append({"mri": str(path), "func": str(fpath), "task": f"{FUNCTIONAL_MODALITIES[func_modality]}-MRI",
                           "name": str(ds.SOPInstanceUID)})
     if not pairs:
-        raise FileNotFoundError(f"{folder}: no MR series with a CT, PET or SPECT series of the same study")
+        raise PairsNotFound(f"{folder}: no MR series with a CT, PET or SPECT series of the same study")
     return pairs
 
 

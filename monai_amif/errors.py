@@ -2,12 +2,22 @@
 
 from __future__ import annotations
 
-__all__ = ["AMIFError", "ModelFileError"]
+from guard_core.errors import GuardError
+
+__all__ = ["AMIFError", "ModelFileError", "ImageError", "PairsNotFound"]
 
 
-class AMIFError(ValueError):
+class AMIFError(GuardError):
     """A problem with what the user handed us (a file, an option); the message names it in one line."""
 
 
 class ModelFileError(AMIFError):
     """A model or checkpoint file that is missing, damaged, unsafe to load or not for this network."""
+
+
+class ImageError(AMIFError):
+    """An image that cannot be read, paired or written as asked."""
+
+
+class PairsNotFound(AMIFError, FileNotFoundError):
+    """A folder that holds no MRI/functional pairs in the layout asked for."""

@@ -12,11 +12,17 @@ import torch
 from guard_core.device import resolve
 from guard_core.keys import Key
 
+from .errors import ImageError
 from .loading import load_model
 from .networks import AMIFNet
 from .transforms import RestoreColour, SplitColour
 
-__all__ = ["Fuser", "FusionResult", "default_weights"]
+__all__ = ["Fuser", "FusionResult", "default_weights", "MAX_SLICE_PIXELS"]
+
+#: The largest slice fused in one piece. The network's normalisation looks at the whole slice, so it is not tiled
+#: (tiles would show seams); larger slices are refused up front with the memory they would need.
+MAX_SLICE_PIXELS = 4096 * 4096
+_BYTES_PER_PIXEL = 600  # peak activations of the default network per input pixel (float32), measured at 1024²
 
 WEIGHTS_ENV = "AMIF_WEIGHTS"
 
@@ -66,7 +72,12 @@ class Fuser:
         is for labelling outputs (DICOM BurnedInAnnotation) only: the network itself decides what it draws.
         """
         if mri.shape[1:] != func.shape[1:]:
-            raise ValueError(f"MRI {tuple(mri.shape[1:])} and functional {tuple(func.shape[1:])} images differ in size")
+            raise ImageError(f"MRI {tuple(mri.shape[1:])} and functional {tuple(func.shape[1:])} images differ in size")
+        pixels = int(np.prod(mri.shape[1:3]))
+        if pixels > MAX_SLICE_PIXELS:
+            raise ImageError(f"{mri.shape[2]}x{mri.shape[1]} slices are too large to fuse (about "
+                             f"{pixels * _BYTES_PER_PIXEL / 2**30:.0f} GiB of memory; at most "
+                             f"{MAX_SLICE_PIXELS:,} pixels per slice): downsample them first")
         volume = mri.ndim == 4
         m = torch.from_numpy(np.ascontiguousarray(mri if volume else mri[..., None])).float()
         f = torch.from_numpy(np.ascontiguousarray(func if volume else func[..., None])).float()

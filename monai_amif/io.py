@@ -15,10 +15,12 @@ import numpy as np
 
 from guard_core.atomic import atomic_output
 
+from .errors import ImageError
+
 __all__ = ["ImageFile", "read_image", "write_image", "image_format", "ImageReadError"]
 
 
-class ImageReadError(ValueError):
+class ImageReadError(ImageError):
     """A file could not be read as an image; the message names the file and the problem in one line."""
 
 
@@ -128,7 +130,7 @@ def write_image(path: str | os.PathLike, data: np.ndarray, like: ImageFile | Non
         from PIL import Image
 
         if data.ndim != 3:
-            raise ValueError(f"{path}: PNG/JPEG output holds one 2-D image; write volumes as NIfTI")
+            raise ImageError(f"{path}: PNG/JPEG output holds one 2-D image; write volumes as NIfTI")
         u8 = np.round(data * 255).astype(np.uint8)
         im = Image.fromarray(u8[0] if u8.shape[0] == 1 else u8.transpose(1, 2, 0))
         _atomic_write(path, lambda tmp: im.save(tmp, format="PNG" if path.suffix.lower() == ".png" else None))

@@ -9,6 +9,8 @@ from pathlib import Path
 
 from guard_core.atomic import atomic_output
 
+from .errors import AMIFError
+
 __all__ = ["pack_bundle", "BUNDLE_FILES", "BundleError"]
 
 # What a user of the bundle needs; run outputs, caches and editor files stay behind.
@@ -18,7 +20,7 @@ REQUIRED = ("configs/metadata.json", "configs/inference.json", "models/model.pt"
 _FIXED_TIME = (2026, 1, 1, 0, 0, 0)  # zip entry times fixed, so the same bundle packs to the same bytes
 
 
-class BundleError(ValueError):
+class BundleError(AMIFError):
     """The bundle folder cannot be packed; the message names the folder and what is missing."""
 
 

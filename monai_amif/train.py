@@ -25,6 +25,7 @@ from tqdm import tqdm
 from guard_core.device import resolve, seed_everything
 from guard_core.keys import Key
 
+from .errors import AMIFError
 from .checkpoint import atomic_save, build_network, read_torch_file, save_model
 from .data import find_pairs, pair_transforms
 from .losses import AuthorizationLoss, FusionLoss
@@ -125,7 +126,7 @@ def _dataset(cfg: TrainConfig, template: torch.Tensor) -> CacheDataset:
 def train(cfg: TrainConfig, key: Key) -> Path:
     """Train (or resume) into ``cfg.out``; returns the path of the exported ``model.pt``."""
     if key.is_none:
-        raise ValueError("training needs the licence key the model will accept (--key-file or $AMIF_PASSPHRASE)")
+        raise AMIFError("training needs the licence key the model will accept (--key-file or $AMIF_PASSPHRASE)")
     rank, world = _dist_info()
     device = resolve(cfg.device) if world == 1 or not torch.cuda.is_available() else torch.device("cuda", rank)
     out = Path(cfg.out)

@@ -16,6 +16,7 @@ from torch import Tensor
 from guard_core import ops
 
 from ..data import find_pairs, pair_transforms
+from ..errors import AMIFError
 from ..metrics import fusion_metrics, mark_ncc
 from ..networks import AMIFNet
 
@@ -58,7 +59,7 @@ def load_pairs(root: str, limit: int | None = None) -> PairSet:
     images = [torch.as_tensor(load(p)["image"]).float()[None] for p in pairs]
     shapes = {tuple(i.shape[-2:]) for i in images}
     if len(shapes) > 1:
-        raise ValueError(f"{root}: pairs differ in size {sorted(shapes)}; the attacks need one size")
+        raise AMIFError(f"{root}: pairs differ in size {sorted(shapes)}; the attacks need one size")
     return PairSet(torch.cat(images), [p["task"] for p in pairs], [p["name"] for p in pairs])
 
 

@@ -12,6 +12,7 @@ from torch import Tensor
 
 from guard_core.keys import Key
 
+from ..errors import AMIFError, PairsNotFound
 from ..loading import load_model
 from . import ATTACKS, distill, finetune, key_search, removal, sealed_check, wrong_keys
 from .common import MARK_VISIBLE, FAR_PSNR, fusion_scores, load_pairs, quality, random_crops, references
@@ -47,7 +48,7 @@ class AttackConfig:
     def __post_init__(self) -> None:
         unknown = sorted(set(self.attacks) - set(ATTACKS))
         if unknown:
-            raise ValueError(f"unknown attacks {unknown}; choose from {list(ATTACKS)}")
+            raise AMIFError(f"unknown attacks {unknown}; choose from {list(ATTACKS)}")
 
 
 @dataclass
@@ -61,7 +62,7 @@ class AttackRun:
 def _split(data: str, name: str) -> Path:
     path = Path(data) / name
     if not path.is_dir():
-        raise FileNotFoundError(f"{data}: no {name}/ folder (amif attack needs <data>/train and <data>/test)")
+        raise PairsNotFound(f"{data}: no {name}/ folder (amif attack needs <data>/train and <data>/test)")
     return path
 
 
@@ -80,7 +81,7 @@ def run_attacks(cfg: AttackConfig, key: Key) -> AttackRun:
     no attack sees it.
     """
     if key.is_none:
-        raise ValueError("amif attack needs the model's licence key to score attacks against the authorised output")
+        raise AMIFError("amif attack needs the model's licence key to score attacks against the authorised output")
     torch.manual_seed(cfg.seed)
     net = load_model(cfg.weights)
     test = load_pairs(str(_split(cfg.data, "test")), cfg.test_limit)
