@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 
-__all__ = ["GuardError", "DeviceError", "os_error_message"]
+__all__ = ["GuardError", "DeviceError", "os_error_message", "one_line_warnings"]
 
 
 class GuardError(ValueError):
@@ -24,3 +24,10 @@ def os_error_message(exc: OSError) -> str:
     where = exc.filename if exc.filename is not None else "output"
     reason = exc.strerror or type(exc).__name__
     return f"{os.fsdecode(where)}: {reason}"
+
+
+def one_line_warnings() -> None:
+    """Show warnings as ``warning: <message>`` on stderr (command lines), not Python's two-line form."""
+    import warnings
+
+    warnings.formatwarning = lambda message, category, *args, **kwargs: f"warning: {message}\n"

@@ -20,19 +20,20 @@ import hmac
 import json
 import os
 import secrets
+import warnings
 from pathlib import Path
 
 import torch
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from .errors import GuardError
-from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from .atomic import atomic_output
 
-__all__ = ["Key", "LicenceKeyError", "KEY_BITS", "SALT", "INFO_KEY", "INFO_FINGERPRINT", "KEY_FILE_FORMAT"]
+__all__ = ["Key", "LicenceKeyError", "InsecureKeyFileWarning", "KEY_BITS", "SALT", "INFO_KEY", "INFO_FINGERPRINT", "KEY_FILE_FORMAT"]
 
 KEY_BITS = 256
 SALT = b"guard-core/licence-key/v1"
@@ -42,6 +43,10 @@ INFO_SEAL = b"guard-core sealed content v1"
 SEAL_MAGIC = b"GCSEAL1\n"
 KEY_FILE_FORMAT = "guard-core-key"
 KEY_FILE_VERSION = 1
+
+
+class InsecureKeyFileWarning(UserWarning):
+    """A key file that other users of the machine can read."""
 
 
 class LicenceKeyError(GuardError):
@@ -99,8 +104,14 @@ class Key:
 
     @classmethod
     def from_file(cls, path: str | os.PathLike) -> "Key":
-        """Read a key file written by :meth:`save` (versioned JSON)."""
+        """Read a key file written by :meth:`save` (versioned JSON); warns when others may read it."""
         path = Path(path)
+        try:
+            if path.stat().st_mode & 0o077:
+                warnings.warn(f"{path}: this licence key file can be read by other users of this machine; "
+                              f"restrict it with: chmod 600 {path}", InsecureKeyFileWarning, stacklevel=2)
+        except OSError:
+            pass  # a missing file is reported below
         try:
             doc = json.loads(path.read_text(encoding="utf-8"))
         except FileNotFoundError:

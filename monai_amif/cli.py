@@ -264,6 +264,9 @@ def bundle_pack(bundle_dir, out_dir) -> None:
 
 
 def main() -> None:
+    from guard_core.errors import one_line_warnings
+
+    one_line_warnings()
     sys.exit(cli(standalone_mode=True))
 
 

@@ -180,6 +180,9 @@ def plugins() -> None:
 
 
 def main() -> None:
+    from guard_core.errors import one_line_warnings
+
+    one_line_warnings()
     from .plugins import load_plugins
 
     load_plugins().hook.register_commands(cli=cli)

