@@ -22,6 +22,8 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 
 from guard_core.atomic import atomic_output
 
+from .metadata import jpeg_carry_over, png_text_info
+
 __all__ = ["Photo", "PhotoError", "read_photo", "write_photo", "load_rgb", "sha256_file", "SUPPORTED_SUFFIXES",
            "is_lossy", "codec_round_trip"]
 
@@ -115,7 +117,11 @@ def _save_kwargs(photo: Photo, strip_gps: bool) -> dict:
         if photo.info.get(name):
             kw[name] = photo.info[name]
     xmp = photo.info.get("xmp") or photo.info.get("XML:com.adobe.xmp")
-    if xmp and fmt in ("JPEG", "PNG", "WEBP", "TIFF"):
+    if fmt == "PNG" and src is not None:
+        pnginfo = png_text_info(src)  # every text chunk, XMP among them
+        if pnginfo is not None:
+            kw["pnginfo"] = pnginfo
+    elif xmp and fmt in ("JPEG", "WEBP", "TIFF"):
         kw["xmp"] = xmp if isinstance(xmp, bytes) else str(xmp).encode("utf-8")
     if fmt == "JPEG" and src is not None and getattr(src, "quantization", None):
         from PIL import JpegImagePlugin
@@ -179,4 +185,6 @@ def write_photo(photo: Photo, pixels: torch.Tensor, out_path: str | os.PathLike,
             kept.write_bytes(out_path.read_bytes())
     with atomic_output(out_path) as tmp:
         im.save(tmp, format=photo.format, **_save_kwargs(photo, strip_gps))
+        if photo.format.upper() == "JPEG" and photo.path.is_file():
+            tmp.write_bytes(jpeg_carry_over(photo.path.read_bytes(), tmp.read_bytes()))
     return out_path
