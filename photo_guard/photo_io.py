@@ -22,6 +22,7 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 
 from guard_core.atomic import atomic_output
 
+from .deep_photos import is_deep, read_deep, write_deep_png, write_deep_tiff
 from .metadata import jpeg_carry_over, png_text_info
 
 __all__ = ["Photo", "PhotoError", "read_photo", "write_photo", "load_rgb", "sha256_file", "SUPPORTED_SUFFIXES",
@@ -60,6 +61,8 @@ class Photo:
     orientation: int = 1
     info: dict = field(default_factory=dict)
     source: Image.Image | None = None
+    depth: int = 8  # bits per channel as stored; 16-bit PNG/TIFF are written back at 16 bits
+    channels: int = 3  # channels as stored (1 grey, 3 RGB, 4 RGBA), for the 16-bit writers
 
 
 def sha256_file(path: str | os.PathLike) -> str:
@@ -93,6 +96,14 @@ def read_photo(path: str | os.PathLike) -> Photo:
         raise PhotoError(f"{path}: not an image Pillow can read") from None
     except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:
         raise PhotoError(f"{path}: damaged or truncated image ({str(exc).splitlines()[0] if str(exc) else type(exc).__name__})") from None
+    if is_deep(path, im.format):
+        # Processed in stored orientation (16-bit exports rarely carry a rotation); the EXIF goes back unchanged.
+        try:
+            rgb, channels = read_deep(path)
+        except ValueError as exc:
+            raise PhotoError(f"{path}: 16-bit image: {exc}") from None
+        pixels = torch.from_numpy(rgb).permute(2, 0, 1).contiguous()
+        return Photo(path, pixels, im.format, 1, dict(im.info), im, depth=16, channels=channels)
     exif = im.getexif()
     orientation = int(exif.get(0x0112, 1) or 1)
     shown = ImageOps.exif_transpose(im.convert("RGB") if im.mode != "RGB" else im.copy())
@@ -172,19 +183,42 @@ def write_photo(photo: Photo, pixels: torch.Tensor, out_path: str | os.PathLike,
     same = out_path.exists() and out_path.resolve() == photo.path.resolve()
     if same and not in_place:
         raise PhotoError(f"{out_path}: refusing to overwrite the original (ask for in-place protection explicitly)")
+    if photo.depth == 16:
+        _write_deep(photo, pixels, out_path, same, strip_gps, backup)
+        return out_path
     u8 = (pixels.clamp(0, 1) * 255).round().to(torch.uint8).permute(1, 2, 0).cpu().numpy()
     im = Image.fromarray(u8, "RGB")
     if photo.orientation in _INVERSE_TRANSPOSE:
         im = im.transpose(_INVERSE_TRANSPOSE[photo.orientation])  # back to the stored orientation
     if photo.source is not None and photo.source.mode in ("RGBA", "LA") and photo.format.upper() in ("PNG", "WEBP", "TIFF"):
         im.putalpha(photo.source.getchannel("A"))  # keep transparency; only colour is perturbed
-    out_path.parent.mkdir(parents=True, exist_ok=True)
-    if same and backup:
-        kept = out_path.with_name(out_path.name + ".orig")
-        if not kept.exists():
-            kept.write_bytes(out_path.read_bytes())
+    _backup(out_path, same and backup)
     with atomic_output(out_path) as tmp:
         im.save(tmp, format=photo.format, **_save_kwargs(photo, strip_gps))
         if photo.format.upper() == "JPEG" and photo.path.is_file():
             tmp.write_bytes(jpeg_carry_over(photo.path.read_bytes(), tmp.read_bytes()))
     return out_path
+
+
+def _backup(path: Path, wanted: bool) -> None:
+    """Keep the original as ``<name>.orig`` before it is replaced in place (once: a rerun keeps the first)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    kept = path.with_name(path.name + ".orig")
+    if wanted and not kept.exists():
+        kept.write_bytes(path.read_bytes())
+
+
+def _write_deep(photo: Photo, pixels: torch.Tensor, out_path: Path, same: bool, strip_gps: bool, backup: bool) -> None:
+    rgb = pixels.clamp(0, 1).permute(1, 2, 0).cpu().numpy()
+    _backup(out_path, same and backup)
+    source = photo.path.with_name(photo.path.name + ".orig") if same and backup else photo.path
+    with atomic_output(out_path) as tmp:
+        if photo.format.upper() == "PNG":
+            exif = None
+            if strip_gps and photo.source is not None:
+                stripped = photo.source.getexif()
+                stripped.pop(GPS_IFD, None)
+                exif = stripped.tobytes()[6:] if len(stripped) else b""  # eXIf holds the TIFF header on, no "Exif\0\0"
+            write_deep_png(rgb, source, tmp, photo.channels, exif)
+        else:
+            write_deep_tiff(rgb, source, tmp, photo.channels)
