@@ -115,7 +115,7 @@ def fuse(mri, func, output, key_file, weights, device, overwrite) -> None:
     from .io import read_image, write_image
 
     out = Path(output)
-    if out.resolve() in (Path(mri).resolve(), Path(func).resolve()):
+    if os.path.realpath(out) in (os.path.realpath(mri), os.path.realpath(func)):  # realpath: no error on a loop
         raise click.ClickException(f"{out}: refusing to overwrite an input image")
     if out.exists() and not overwrite:
         raise click.ClickException(f"{out}: exists (use --overwrite to replace it)")
@@ -238,7 +238,7 @@ def seal(weights, output, key_file, overwrite) -> None:
     out = Path(output)
     if out.exists() and not overwrite:
         raise click.ClickException(f"{out}: exists (use --overwrite to replace it)")
-    if out.resolve() == Path(weights).resolve():
+    if os.path.realpath(out) == os.path.realpath(weights):
         raise click.ClickException(f"{out}: refusing to overwrite the plain model with its sealed copy")
     key = _key_from_options(key_file)
     if key.is_none:

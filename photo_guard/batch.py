@@ -42,12 +42,15 @@ class Source:
     rel: PurePosixPath
 
 
-def collect_photos(paths: Iterable[str | os.PathLike]) -> tuple[list[Source], list[tuple[Path, str]]]:
+def collect_photos(paths: Iterable[str | os.PathLike], exclude: str | os.PathLike | None = None
+                   ) -> tuple[list[Source], list[tuple[Path, str]]]:
     """Expand files and folders (recursively, mirrored) into sources, in a stable order.
 
     Returns ``(sources, skipped)``: ``skipped`` lists each file in a folder that is not taken, with why (unsupported
-    format); hidden files (temp files of an interrupted write among them) and sidecars are passed over silently.
+    format); hidden files (temp files of an interrupted write among them), sidecars and anything under ``exclude``
+    (the output folder, when it lies inside an input folder) are passed over silently.
     """
+    skip_dir = os.path.realpath(exclude) if exclude is not None else None
     sources: list[Source] = []
     skipped: list[tuple[Path, str]] = []
     for p in map(Path, paths):
@@ -57,6 +60,8 @@ def collect_photos(paths: Iterable[str | os.PathLike]) -> tuple[list[Source], li
         for f in sorted(p.rglob("*")):
             rel = f.relative_to(p)
             if any(part.startswith(".") for part in rel.parts) or not f.is_file():
+                continue
+            if skip_dir and os.path.realpath(f).startswith(skip_dir + os.sep):
                 continue
             suffix = f.suffix.lower()
             if suffix in SUPPORTED_SUFFIXES:
@@ -100,12 +105,15 @@ class Manifest:
         import fcntl
 
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        with open(self.path.with_name(f".{MANIFEST_NAME}.lock"), "w") as lock:
-            fcntl.flock(lock, fcntl.LOCK_EX)
+        fd = os.open(self.path.parent, os.O_RDONLY)  # lock the folder itself: no lock file left in a shared folder
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
             self.data = self._load()
             self.data["photos"][rel] = entry
             with atomic_output(self.path) as tmp:
                 tmp.write_text(json.dumps(self.data, indent=1), encoding="utf-8")
+        finally:
+            os.close(fd)
 
 
 @dataclass

@@ -43,7 +43,7 @@ def protect(paths, out_dir, in_place, no_backup, strength, encoders, steps, stri
 
     if not out_dir and not in_place:
         raise click.UsageError("give -o/--out DIR, or --in-place to replace the originals")
-    files, ignored = collect_photos(paths)
+    files, ignored = collect_photos(paths, exclude=out_dir)
     rank, world = _rank_world()
     files = files[rank::world]  # under torchrun each process takes its share
     cfg = ProtectConfig(strength=strength, steps=steps, encoders=tuple(e for e in encoders.split(",") if e), device=device)

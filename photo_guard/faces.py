@@ -30,6 +30,9 @@ def _yunet_path() -> str:
 def _detector(w: int, h: int, min_score: float):
     import cv2
 
+    # OpenCV's DNN engine warns on every detector it builds ("setPreferableTarget ... not supported"): noise to a
+    # photo owner, and nothing we can act on. Errors still show.
+    cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_ERROR)
     return cv2.FaceDetectorYN.create(_yunet_path(), "", (w, h), score_threshold=min_score)
 
 

@@ -180,7 +180,7 @@ def write_photo(photo: Photo, pixels: torch.Tensor, out_path: str | os.PathLike,
         PhotoError: when ``out_path`` is the original and ``in_place`` is not set.
     """
     out_path = Path(out_path)
-    same = out_path.exists() and out_path.resolve() == photo.path.resolve()
+    same = out_path.exists() and os.path.realpath(out_path) == os.path.realpath(photo.path)
     if same and not in_place:
         raise PhotoError(f"{out_path}: refusing to overwrite the original (ask for in-place protection explicitly)")
     if photo.depth == 16:
