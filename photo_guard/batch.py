@@ -92,14 +92,14 @@ class Manifest:
 
     def done(self, rel: str, source_key: str, params: dict) -> bool:
         entry = self.data["photos"].get(rel)
-        return bool(entry and entry["source_key"] == source_key and entry["params"] == params
-                    and (self.path.parent / rel).exists())
+        return bool(entry and not entry.get("pending") and entry["source_key"] == source_key
+                    and entry["params"] == params and (self.path.parent / rel).exists())
 
     def owns(self, rel: str) -> bool:
         """Whether the file at ``rel`` was written by photo-guard (so replacing it loses nothing of the user's)."""
         return rel in self.data["photos"]
 
-    def record(self, rel: str, entry: dict) -> None:
+    def record(self, rel: str, entry: dict | None) -> None:
         """Add one photo: re-read, update and rewrite under a lock, so parallel workers (torchrun ranks) sharing an
         output folder never lose each other's entries."""
         import fcntl
@@ -109,7 +109,10 @@ class Manifest:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX)
             self.data = self._load()
-            self.data["photos"][rel] = entry
+            if entry is None:
+                self.data["photos"].pop(rel, None)
+            else:
+                self.data["photos"][rel] = entry
             with atomic_output(self.path) as tmp:
                 tmp.write_text(json.dumps(self.data, indent=1), encoding="utf-8")
         finally:
@@ -201,12 +204,16 @@ def _protect_chunk(chunk: list[_Job], config: ProtectConfig, params: dict, manif
     results = protect_set([p.pixels for p in photos], config, encoders=encoders, measure_result=False)
     written = []
     for job, photo, result in zip(jobs, photos, results):
+        rel = job.dest.relative_to(job.root).as_posix()
+        # Claimed before it is written: a crash between the write and the record still leaves the file ours.
+        manifests[job.root].record(rel, {"source_key": job.key, "params": params, "pending": True})
         try:
             out = write_photo(photo, result.pixels, job.dest, strip_gps=strip_gps, in_place=in_place, backup=backup)
             written.append((job, photo, out))
         except (PhotoError, OSError) as exc:
             message = str(exc) if isinstance(exc, PhotoError) else f"{job.dest}: cannot write ({exc.strerror or exc})"
             report.failed.append((job.source.path, message))
+            manifests[job.root].record(rel, None)
     # Budget and shift are measured on the files as written (8-bit, the format's own compression).
     decoded = [read_photo(out).pixels for *_, out in written]
     stats = measure([w[1].pixels for w in written], decoded, encoders, config.work_size,
@@ -227,6 +234,7 @@ def _protect_chunk(chunk: list[_Job], config: ProtectConfig, params: dict, manif
             report.failed.append((job.source.path, f"{job.source.path}: not kept: the written {photo.format} is "
                                                    f"{st['linf_255']:.1f}/255 from the original, over the "
                                                    f"{budget:.1f}/255 budget"))
+            manifests[job.root].record(out.relative_to(job.root).as_posix(), None)
             continue
         rel = out.relative_to(job.root).as_posix()
         manifests[job.root].record(rel, {"source_key": job.key, "output_sha256": sha256_file(out), "params": params,
