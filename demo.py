@@ -46,8 +46,17 @@ def photo_demo(out: Path) -> None:
     shutil.copy(matplotlib.cbook.get_sample_data("grace_hopper.jpg", asfileobj=False), src / "grace_hopper.jpg")
     _run([sys.executable, "-m", "photo_guard.cli", "protect", str(src), "-o", str(out / "photos_protected")])
     for name in ("astronaut.png", "grace_hopper.jpg"):
-        _run([sys.executable, "-m", "photo_guard.cli", "verify", str(out / "photos_protected" / name),
-              "--original", str(src / name)])
+        _run(
+            [
+                sys.executable,
+                "-m",
+                "photo_guard.cli",
+                "verify",
+                str(out / "photos_protected" / name),
+                "--original",
+                str(src / name),
+            ]
+        )
 
 
 def main() -> None:

@@ -76,14 +76,24 @@ def main() -> None:
         changes, what = VARIANTS[name]
         cfg = replace(cfg, **changes, out=f"{args.out}/{name}")
         model = Path(cfg.out) / "model.pt"
-        done = model.exists() and json.loads(model.with_suffix(".json").read_text())["train_config"]["epochs"] == cfg.epochs
+        done = (
+            model.exists()
+            and json.loads(model.with_suffix(".json").read_text())["train_config"]["epochs"] == cfg.epochs
+        )
         if not done:
             train(cfg, key)
         net = load_model(model)
         scores = evaluate_cddfuse(net, f"{args.data}/test", key)
         gate = gate_check(net, f"{args.data}/test", key)
-        rows.append({"variant": name, "what": what, "scores": scores, "gate": gate,
-                     "backbone_params": sum(q.numel() for n, q in net.named_parameters() if not n.startswith("key_path"))})
+        rows.append(
+            {
+                "variant": name,
+                "what": what,
+                "scores": scores,
+                "gate": gate,
+                "backbone_params": sum(q.numel() for n, q in net.named_parameters() if not n.startswith("key_path")),
+            }
+        )
         print(json.dumps(rows[-1]), flush=True)
     table = format_rows(rows, args.epochs)
     print(table)
@@ -94,17 +104,29 @@ def main() -> None:
 
 def format_rows(rows: list[dict], epochs: int) -> str:
     tasks = list(rows[0]["scores"])
-    head = "| variant (cumulative) | backbone | " + " | ".join(f"{t} reached" for t in tasks) + \
-        " | MI / VIF / Qabf (CT, PET, SPECT) | gate min mark_ncc (no key / random / 4 bits) |"
-    lines = [f"Each variant trained {epochs} epochs; CDDFuse protocol on harvard/test.", "", head,
-             "|---|---|" + "---|" * len(tasks) + "---|---|"]
+    head = (
+        "| variant (cumulative) | backbone | "
+        + " | ".join(f"{t} reached" for t in tasks)
+        + " | MI / VIF / Qabf (CT, PET, SPECT) | gate min mark_ncc (no key / random / 4 bits) |"
+    )
+    lines = [
+        f"Each variant trained {epochs} epochs; CDDFuse protocol on harvard/test.",
+        "",
+        head,
+        "|---|---|" + "---|" * len(tasks) + "---|---|",
+    ]
     for r in rows:
-        hits = [f"{len(reached(r['scores'][t]['model'], t))}/8 ({','.join(reached(r['scores'][t]['model'], t))})"
-                for t in tasks]
+        hits = [
+            f"{len(reached(r['scores'][t]['model'], t))}/8 ({','.join(reached(r['scores'][t]['model'], t))})"
+            for t in tasks
+        ]
         mvq = "; ".join("/".join(f"{r['scores'][t]['model'][m]:.2f}" for m in ("MI", "VIF", "Qabf")) for t in tasks)
         g = r["gate"]
-        lines.append(f"| {r['variant']}: {r['what']} | {r['backbone_params'] / 1e3:.0f} k | " + " | ".join(hits) +
-                     f" | {mvq} | {g['no key']:.2f} / {g['random']:.2f} / {g['4 bits']:.2f} |")
+        lines.append(
+            f"| {r['variant']}: {r['what']} | {r['backbone_params'] / 1e3:.0f} k | "
+            + " | ".join(hits)
+            + f" | {mvq} | {g['no key']:.2f} / {g['random']:.2f} / {g['4 bits']:.2f} |"
+        )
     return "\n".join(lines)
 
 

@@ -16,8 +16,8 @@ import torch
 from guard_core.device import autocast, resolve
 from guard_core.keys import Key
 from monai_amif.checkpoint import build_network
-from monai_amif.loading import load_model
 from monai_amif.inference import default_weights
+from monai_amif.loading import load_model
 
 
 def _time(fn, repeats: int, sync) -> float:
@@ -58,17 +58,18 @@ def main() -> None:
             for batch in (1, 16):
                 x = torch.rand(batch, 2, 256, 256, device=device)
                 k = key.expand(batch, -1)
-                sec = _time(lambda: model(x, k), args.repeats if batch == 1 else max(5, args.repeats // 4), sync)
+                repeats = args.repeats if batch == 1 else max(5, args.repeats // 4)
+                sec = _time(lambda model=model, x=x, k=k: model(x, k), repeats, sync)
                 rows.append((name, "fp32", batch, sec))
         if device.type == "cuda":
             for batch in (1, 16):
                 x = torch.rand(batch, 2, 256, 256, device=device)
                 with autocast(device):
-                    sec = _time(lambda: net(x, key.expand(batch, -1)), args.repeats, sync)
+                    sec = _time(lambda x=x, batch=batch: net(x, key.expand(batch, -1)), args.repeats, sync)
                 rows.append(("eager", "bf16 autocast", batch, sec))
     base = rows[0][3]
-    print(f"device: {device} ({torch.cuda.get_device_name(device) if device.type == 'cuda' else f'{torch.get_num_threads()} CPU threads'}), "
-          f"params: {sum(p.numel() for p in net.parameters()):,}")
+    where = torch.cuda.get_device_name(device) if device.type == "cuda" else f"{torch.get_num_threads()} CPU threads"
+    print(f"device: {device} ({where}), params: {sum(p.numel() for p in net.parameters()):,}")
     print("| model | precision | batch | median ms / batch | ms / pair | pairs / s | speed vs eager b1 |")
     print("|---|---|---|---|---|---|---|")
     for name, prec, batch, sec in rows:

@@ -36,7 +36,7 @@ def main() -> None:
     t0 = time.perf_counter()
     with torch.inference_mode():
         for s in range(0, len(files), args.batch):
-            x = torch.stack([load_rgb(f) for f, _ in files[s:s + args.batch]])
+            x = torch.stack([load_rgb(f) for f, _ in files[s : s + args.batch]])
             align, found = face_alignments(x)
             found_faces += sum(found)
             for e in encs:
@@ -44,8 +44,10 @@ def main() -> None:
     seconds = time.perf_counter() - t0
     counts = np.bincount(labels)
     chance = float(((counts - 1) / (len(labels) - 1) * counts).sum() / len(labels))
-    print(f"{len(files)} photos of {len(people)} people; faces detected in {found_faces}; "
-          f"{seconds / len(files) * 1000:.0f} ms per photo for all encoders")
+    print(
+        f"{len(files)} photos of {len(people)} people; faces detected in {found_faces}; "
+        f"{seconds / len(files) * 1000:.0f} ms per photo for all encoders"
+    )
     print("| encoder | 1-NN identification | chance (same person at random) |")
     print("|---|---|---|")
     for name, chunks in feats.items():

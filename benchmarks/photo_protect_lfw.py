@@ -53,10 +53,14 @@ def main() -> None:
     p.add_argument("--json", type=Path, default=None)
     args = p.parse_args()
 
-    people = sorted(d for d in args.data.iterdir() if len(list(d.glob("*.jpg"))) >= args.set + args.gallery)[: args.people]
+    people = sorted(d for d in args.data.iterdir() if len(list(d.glob("*.jpg"))) >= args.set + args.gallery)[
+        : args.people
+    ]
     encs = {n: build_encoder(n) for n in ("sface", "efficientnet_lite0")}
     sets = [[load_rgb(f) for f in sorted(d.glob("*.jpg"))[: args.set]] for d in people]
-    gallery = torch.stack([load_rgb(f) for d in people for f in sorted(d.glob("*.jpg"))[args.set: args.set + args.gallery]])
+    gallery = torch.stack(
+        [load_rgb(f) for d in people for f in sorted(d.glob("*.jpg"))[args.set : args.set + args.gallery]]
+    )
     gallery_labels = np.repeat(np.arange(len(people)), args.gallery)
     gal = F.normalize(embed(encs["sface"], gallery), dim=1)
 
@@ -66,8 +70,14 @@ def main() -> None:
 
     clean_all = torch.stack([x for s in sets for x in s])
     labels = np.repeat(np.arange(len(people)), args.set)
-    report = {"people": len(people), "set": args.set, "strength": args.strength, "steps": args.steps,
-              "clean_sface_identification": identify(clean_all, labels), "runs": {}}
+    report = {
+        "people": len(people),
+        "set": args.set,
+        "strength": args.strength,
+        "steps": args.steps,
+        "clean_sface_identification": identify(clean_all, labels),
+        "runs": {},
+    }
     for ensemble in (("sface", "efficientnet_lite0"), ("sface",), ("efficientnet_lite0",)):
         cfg = ProtectConfig(strength=args.strength, steps=args.steps, encoders=ensemble, device="cpu")
         t0 = time.perf_counter()
@@ -86,8 +96,12 @@ def main() -> None:
             for i in range(len(sets)):
                 sl = slice(i * args.set, (i + 1) * args.set)
                 c = F.normalize(F.normalize(zc[sl], dim=1).mean(0), dim=0)
-                per_set.append((float(F.cosine_similarity(F.normalize(zp[sl], dim=1).mean(0), c, dim=0)),
-                                float(F.cosine_similarity(F.normalize(zj[sl], dim=1).mean(0), c, dim=0))))
+                per_set.append(
+                    (
+                        float(F.cosine_similarity(F.normalize(zp[sl], dim=1).mean(0), c, dim=0)),
+                        float(F.cosine_similarity(F.normalize(zj[sl], dim=1).mean(0), c, dim=0)),
+                    )
+                )
             row["encoders"][name] = {
                 "optimised_against": name in ensemble,
                 "cos_to_clean": float(F.cosine_similarity(zp, zc).mean()),
@@ -100,20 +114,28 @@ def main() -> None:
         report["runs"]["+".join(ensemble)] = row
         print(f"done {ensemble} in {seconds:.2f} s/photo", flush=True)
 
-    print(f"\n{report['people']} identities x {args.set} photos, strength {args.strength}, {args.steps} steps; "
-          f"SFace 1-NN identification of clean photos: {report['clean_sface_identification']:.2f}\n")
-    print("| optimised against | encoder | white box? | cos(prot, clean) | after JPEG 75 | centroid cos | after JPEG 75 |")
+    print(
+        f"\n{report['people']} identities x {args.set} photos, strength {args.strength}, {args.steps} steps; "
+        f"SFace 1-NN identification of clean photos: {report['clean_sface_identification']:.2f}\n"
+    )
+    print(
+        "| optimised against | encoder | white box? | cos(prot, clean) | after JPEG 75 | centroid cos | after JPEG 75 |"
+    )
     print("|---|---|---|---|---|---|---|")
     for run, row in report["runs"].items():
         for name, e in row["encoders"].items():
-            print(f"| {run} | {name} | {'yes' if e['optimised_against'] else 'no'} | {e['cos_to_clean']:.3f} | "
-                  f"{e['cos_to_clean_jpeg75']:.3f} | {e['centroid_cos']:.3f} | {e['centroid_cos_jpeg75']:.3f} |")
+            print(
+                f"| {run} | {name} | {'yes' if e['optimised_against'] else 'no'} | {e['cos_to_clean']:.3f} | "
+                f"{e['cos_to_clean_jpeg75']:.3f} | {e['centroid_cos']:.3f} | {e['centroid_cos_jpeg75']:.3f} |"
+            )
     print("\n| optimised against | PSNR dB | SSIM | L-inf /255 | SFace ID protected | after JPEG 75 | s / photo |")
     print("|---|---|---|---|---|---|---|")
     for run, row in report["runs"].items():
-        print(f"| {run} | {row['psnr']:.2f} | {row['ssim']:.4f} | {row['linf_255']:.1f} | "
-              f"{row['sface_identification_protected']:.2f} | {row['sface_identification_protected_jpeg75']:.2f} | "
-              f"{row['seconds_per_photo']:.2f} |")
+        print(
+            f"| {run} | {row['psnr']:.2f} | {row['ssim']:.4f} | {row['linf_255']:.1f} | "
+            f"{row['sface_identification_protected']:.2f} | {row['sface_identification_protected_jpeg75']:.2f} | "
+            f"{row['seconds_per_photo']:.2f} |"
+        )
     if args.json:
         args.json.write_text(json.dumps(report, indent=2))
 

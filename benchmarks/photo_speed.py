@@ -43,9 +43,12 @@ def main() -> None:
     astro = Image.open(Path(skimage.__file__).parent / "data" / "astronaut.png").convert("RGB")
     astro.resize((4000, 3000), Image.BICUBIC).save(big, quality=92)
     rows = []
-    for label, files, steps in (("1 PGD step, 250x250 face", [face], 1), (f"250x250 face, {args.steps} steps", [face], args.steps),
-                                (f"5 faces as a set, {args.steps} steps", [face] * 5, args.steps),
-                                (f"12 MP JPEG, {args.steps} steps", [big], args.steps)):
+    for label, files, steps in (
+        ("1 PGD step, 250x250 face", [face], 1),
+        (f"250x250 face, {args.steps} steps", [face], args.steps),
+        (f"5 faces as a set, {args.steps} steps", [face] * 5, args.steps),
+        (f"12 MP JPEG, {args.steps} steps", [big], args.steps),
+    ):
         cfg = ProtectConfig(steps=steps, device=args.device)
         times = []
         for r in range(args.repeats):
@@ -67,8 +70,10 @@ def main() -> None:
         rows.append((label, statistics.median(times)))
     base = rows[0][1]
     device = "cuda" if (args.device in ("auto", "cuda") and torch.cuda.is_available()) else "cpu"
-    print(f"device: {device}, {torch.get_num_threads()} CPU threads; medians of {args.repeats} runs (full job: read, "
-          f"detect, optimise, write)")
+    print(
+        f"device: {device}, {torch.get_num_threads()} CPU threads; medians of {args.repeats} runs (full job: read, "
+        f"detect, optimise, write)"
+    )
     print("| job | s / photo | photos / s | x one step |")
     print("|---|---|---|---|")
     for label, sec in rows:

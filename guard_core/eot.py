@@ -15,8 +15,17 @@ from torch import Tensor
 
 from . import ops
 
-__all__ = ["Transform", "Identity", "RandomJPEG", "RandomResize", "RandomBlur", "RandomCrop", "RandomFlip",
-           "RandomAlign", "default_transforms"]
+__all__ = [
+    "Transform",
+    "Identity",
+    "RandomJPEG",
+    "RandomResize",
+    "RandomBlur",
+    "RandomCrop",
+    "RandomFlip",
+    "RandomAlign",
+    "default_transforms",
+]
 
 
 class Transform(Protocol):
@@ -119,10 +128,15 @@ class RandomAlign:
         angle = math.radians(_uniform(-self.degrees, self.degrees, generator))
         s = 1.0 + _uniform(-self.scale, self.scale, generator)
         tx, ty = (_uniform(-self.shift, self.shift, generator) * 2 for _ in range(2))
-        theta = torch.tensor([[s * math.cos(angle), -s * math.sin(angle), tx],
-                              [s * math.sin(angle), s * math.cos(angle), ty]], dtype=image.dtype, device=image.device)
+        theta = torch.tensor(
+            [[s * math.cos(angle), -s * math.sin(angle), tx], [s * math.sin(angle), s * math.cos(angle), ty]],
+            dtype=image.dtype,
+            device=image.device,
+        )
         grid = torch.nn.functional.affine_grid(theta.expand(b, 2, 3), list(image.shape), align_corners=False)
-        return torch.nn.functional.grid_sample(image, grid, mode="bilinear", padding_mode="reflection", align_corners=False)
+        return torch.nn.functional.grid_sample(
+            image, grid, mode="bilinear", padding_mode="reflection", align_corners=False
+        )
 
     def __repr__(self) -> str:
         return f"RandomAlign({self.shift}, {self.degrees}, {self.scale})"

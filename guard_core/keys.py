@@ -29,11 +29,19 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
+from .atomic import atomic_output
 from .errors import GuardError
 
-from .atomic import atomic_output
-
-__all__ = ["Key", "LicenceKeyError", "InsecureKeyFileWarning", "KEY_BITS", "SALT", "INFO_KEY", "INFO_FINGERPRINT", "KEY_FILE_FORMAT"]
+__all__ = [
+    "Key",
+    "LicenceKeyError",
+    "InsecureKeyFileWarning",
+    "KEY_BITS",
+    "SALT",
+    "INFO_KEY",
+    "INFO_FINGERPRINT",
+    "KEY_FILE_FORMAT",
+]
 
 KEY_BITS = 256
 SALT = b"guard-core/licence-key/v1"
@@ -77,23 +85,23 @@ class Key:
 
     # -- construction -------------------------------------------------------------------------
     @classmethod
-    def none(cls) -> "Key":
+    def none(cls) -> Key:
         """The absent key: an all-zero tensor, used by unlicensed runs."""
         return cls(None)
 
     @classmethod
-    def generate(cls) -> "Key":
+    def generate(cls) -> Key:
         """A fresh random key from the operating system's CSPRNG."""
         return cls(secrets.token_bytes(KEY_BITS // 8))
 
     @classmethod
-    def from_passphrase(cls, passphrase: str) -> "Key":
+    def from_passphrase(cls, passphrase: str) -> Key:
         if not isinstance(passphrase, str) or not passphrase:
             raise LicenceKeyError("the passphrase is empty")
         return cls(_hkdf(passphrase.encode("utf-8"), INFO_KEY, KEY_BITS // 8))
 
     @classmethod
-    def from_env(cls, name: str, required: bool = False) -> "Key":
+    def from_env(cls, name: str, required: bool = False) -> Key:
         """Key from the passphrase in environment variable ``name``; unset or empty gives :meth:`none`."""
         value = os.environ.get(name, "")
         if not value:
@@ -103,13 +111,17 @@ class Key:
         return cls.from_passphrase(value)
 
     @classmethod
-    def from_file(cls, path: str | os.PathLike) -> "Key":
+    def from_file(cls, path: str | os.PathLike) -> Key:
         """Read a key file written by :meth:`save` (versioned JSON); warns when others may read it."""
         path = Path(path)
         try:
             if path.stat().st_mode & 0o077:
-                warnings.warn(f"{path}: this licence key file can be read by other users of this machine; "
-                              f"restrict it with: chmod 600 {path}", InsecureKeyFileWarning, stacklevel=2)
+                warnings.warn(
+                    f"{path}: this licence key file can be read by other users of this machine; "
+                    f"restrict it with: chmod 600 {path}",
+                    InsecureKeyFileWarning,
+                    stacklevel=2,
+                )
         except OSError:
             pass  # a missing file is reported below
         try:
@@ -156,7 +168,7 @@ class Key:
         h = _hkdf(self._secret, INFO_FINGERPRINT, 6).hex()
         return f"{h[0:4]}-{h[4:8]}-{h[8:12]}"
 
-    def distance(self, other: "Key") -> int:
+    def distance(self, other: Key) -> int:
         """Hamming distance in bits between two real keys (for tests and attack reports)."""
         if self.is_none or other.is_none:
             raise LicenceKeyError("the absent key has no bits to compare")
@@ -185,7 +197,7 @@ class Key:
         if not blob.startswith(SEAL_MAGIC) or len(blob) < len(SEAL_MAGIC) + 28 + 16:
             raise LicenceKeyError("not sealed content (bad header)")
         head = len(SEAL_MAGIC)
-        salt, nonce, body = blob[head:head + 16], blob[head + 16:head + 28], blob[head + 28:]
+        salt, nonce, body = blob[head : head + 16], blob[head + 16 : head + 28], blob[head + 28 :]
         try:
             return AESGCM(self._aead_key(salt)).decrypt(nonce, body, context)
         except InvalidTag:

@@ -13,9 +13,25 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 __all__ = [
-    "sobel_gradients", "sobel_magnitude", "ssim", "ssim_map", "rgb_to_ycbcr", "ycbcr_to_rgb",
-    "jpeg", "gaussian_blur", "resize", "crop", "center_crop",
-    "SobelMagnitude", "SSIM", "RgbToYcbcr", "YcbcrToRgb", "JPEG", "GaussianBlur", "Resize", "Crop",
+    "sobel_gradients",
+    "sobel_magnitude",
+    "ssim",
+    "ssim_map",
+    "rgb_to_ycbcr",
+    "ycbcr_to_rgb",
+    "jpeg",
+    "gaussian_blur",
+    "resize",
+    "crop",
+    "center_crop",
+    "SobelMagnitude",
+    "SSIM",
+    "RgbToYcbcr",
+    "YcbcrToRgb",
+    "JPEG",
+    "GaussianBlur",
+    "Resize",
+    "Crop",
 ]
 
 
@@ -107,7 +123,9 @@ def gaussian_blur(image: Tensor, sigma: float, kernel_size: int | None = None) -
     """
     if kernel_size is None:
         kernel_size = 2 * max(1, int(round(3 * sigma))) + 1
-    return kornia.filters.gaussian_blur2d(image, (kernel_size, kernel_size), (float(sigma), float(sigma)), border_type="reflect")
+    return kornia.filters.gaussian_blur2d(
+        image, (kernel_size, kernel_size), (float(sigma), float(sigma)), border_type="reflect"
+    )
 
 
 def resize(image: Tensor, size: tuple[int, int], antialias: bool = True) -> Tensor:
@@ -123,7 +141,7 @@ def crop(image: Tensor, top: int, left: int, height: int, width: int) -> Tensor:
     """Crop a window (gradients flow to the cropped pixels only). Returns ``[B, C, height, width]``."""
     if top < 0 or left < 0 or top + height > image.shape[-2] or left + width > image.shape[-1]:
         raise ValueError(f"crop window {(top, left, height, width)} lies outside the image {tuple(image.shape[-2:])}")
-    return image[..., top:top + height, left:left + width]
+    return image[..., top : top + height, left : left + width]
 
 
 def center_crop(image: Tensor, size: tuple[int, int]) -> Tensor:

@@ -11,8 +11,9 @@ gradient does not depend on the batch size).
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Callable, Literal, Sequence
+from typing import Literal
 
 import torch
 from torch import Tensor
@@ -77,8 +78,9 @@ def _reduce(loss: Tensor) -> Tensor:
     return loss.sum() if loss.dim() else loss
 
 
-def _eot_loss(loss_fn: LossFn, x: Tensor, transforms: Sequence[Transform], samples: int,
-              generator: torch.Generator | None) -> Tensor:
+def _eot_loss(
+    loss_fn: LossFn, x: Tensor, transforms: Sequence[Transform], samples: int, generator: torch.Generator | None
+) -> Tensor:
     if not transforms:
         return _reduce(loss_fn(x))
     total = 0.0
@@ -107,8 +109,13 @@ class PGD:
         self.config = config or PGDConfig()
         self.transforms = list(transforms)
 
-    def perturb(self, images: Tensor, loss_fn: LossFn, eps: Tensor | None = None,
-                callback: Callable[[int, float], None] | None = None) -> PGDResult:
+    def perturb(
+        self,
+        images: Tensor,
+        loss_fn: LossFn,
+        eps: Tensor | None = None,
+        callback: Callable[[int, float], None] | None = None,
+    ) -> PGDResult:
         """Find ``δ`` minimising ``loss_fn(images + δ)``.
 
         Args:
@@ -181,9 +188,16 @@ class VectorResult:
     losses: list[float] = field(default_factory=list)
 
 
-def optimise_vector(loss_fn: LossFn, init: Tensor, steps: int = 1000, lr: float = 0.05, method: Method = "adam",
-                    bound: Literal["none", "tanh"] = "none", momentum: float = 0.0,
-                    callback: Callable[[int, float], None] | None = None) -> VectorResult:
+def optimise_vector(
+    loss_fn: LossFn,
+    init: Tensor,
+    steps: int = 1000,
+    lr: float = 0.05,
+    method: Method = "adam",
+    bound: Literal["none", "tanh"] = "none",
+    momentum: float = 0.0,
+    callback: Callable[[int, float], None] | None = None,
+) -> VectorResult:
     """Minimise ``loss_fn(v)`` over an unbounded continuous vector ``v`` (e.g. a licence-key input).
 
     Args:

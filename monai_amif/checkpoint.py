@@ -27,8 +27,16 @@ from .errors import ModelFileError
 from .mark import MarkSpec
 from .networks import AMIFNet
 
-__all__ = ["atomic_save", "read_torch_file", "build_network", "net_config", "degrade_sigma", "save_model",
-           "read_model_file", "metadata_path"]
+__all__ = [
+    "atomic_save",
+    "read_torch_file",
+    "build_network",
+    "net_config",
+    "degrade_sigma",
+    "save_model",
+    "read_model_file",
+    "metadata_path",
+]
 
 FORMAT = "amif-model"
 
@@ -55,8 +63,10 @@ def read_torch_file(path: str | os.PathLike | BinaryIO, map_location: str | torc
     except pickle.UnpicklingError as exc:
         if "global" not in str(exc).lower():  # garbage bytes, not a pickle naming code to run
             raise ModelFileError(f"{path}: not a readable model file (damaged or not a torch file)") from None
-        raise ModelFileError(f"{path}: refused: it holds pickled objects other than tensors and plain containers "
-                             "(a model file must not run code when loaded)") from None
+        raise ModelFileError(
+            f"{path}: refused: it holds pickled objects other than tensors and plain containers "
+            "(a model file must not run code when loaded)"
+        ) from None
     except Exception as exc:  # torch raises many kinds for a damaged file
         raise ModelFileError(f"{path}: not a readable model file ({type(exc).__name__})") from None
 
@@ -65,15 +75,26 @@ def build_network(net_config: dict | None = None) -> AMIFNet:
     """An :class:`AMIFNet` from the ``net_config`` stored beside its weights."""
     cfg = dict(net_config or {})
     mark = MarkSpec(**cfg.pop("mark")) if "mark" in cfg else None
-    return AMIFNet(channels=tuple(cfg.get("channels", (24, 48))), key_bits=cfg.get("key_bits", 256), mark=mark,
-                   key_hidden=cfg.get("key_hidden", 128), key_path=cfg.get("key_path", "parity"),
-                   output=cfg.get("output", "direct"))
+    return AMIFNet(
+        channels=tuple(cfg.get("channels", (24, 48))),
+        key_bits=cfg.get("key_bits", 256),
+        mark=mark,
+        key_hidden=cfg.get("key_hidden", 128),
+        key_path=cfg.get("key_path", "parity"),
+        output=cfg.get("output", "direct"),
+    )
 
 
 def net_config(net: AMIFNet) -> dict:
     """What :func:`build_network` needs to rebuild ``net`` (JSON-able)."""
-    return {"channels": list(net.channels), "key_bits": net.key_bits, "key_hidden": net.key_path.to_scale.in_features,
-            "key_path": net.key_path_name, "output": net.output, "mark": net.mark_spec.to_dict()}
+    return {
+        "channels": list(net.channels),
+        "key_bits": net.key_bits,
+        "key_hidden": net.key_path.to_scale.in_features,
+        "key_path": net.key_path_name,
+        "output": net.output,
+        "mark": net.mark_spec.to_dict(),
+    }
 
 
 def degrade_sigma(meta: dict) -> float:
@@ -105,8 +126,9 @@ def _read_metadata(path: Path) -> dict:
     try:
         meta = json.loads(meta_file.read_text(encoding="utf-8"))
     except FileNotFoundError:
-        raise ModelFileError(f"{path}: no {meta_file.name} beside it (the model's network config and key "
-                             "fingerprint)") from None
+        raise ModelFileError(
+            f"{path}: no {meta_file.name} beside it (the model's network config and key fingerprint)"
+        ) from None
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise ModelFileError(f"{meta_file}: not readable model metadata ({type(exc).__name__})") from None
     if not isinstance(meta, dict) or meta.get("format") != FORMAT or not isinstance(meta.get("net_config"), dict):
@@ -114,18 +136,26 @@ def _read_metadata(path: Path) -> dict:
     return meta
 
 
-_V1_NAMES = {"blocks.0.": "encoder.0.first.", "blocks.1.": "encoder.0.second.", "blocks.2.": "encoder.1.first.",
-             "blocks.3.": "encoder.1.second.", "blocks.4.": "bottom.", "blocks.5.": "decoder.0.block.",
-             "reduce.": "decoder.0.reduce."}
+_V1_NAMES = {
+    "blocks.0.": "encoder.0.first.",
+    "blocks.1.": "encoder.0.second.",
+    "blocks.2.": "encoder.1.first.",
+    "blocks.3.": "encoder.1.second.",
+    "blocks.4.": "bottom.",
+    "blocks.5.": "decoder.0.block.",
+    "reduce.": "decoder.0.reduce.",
+}
 
 
 def _v1_names(state: dict) -> dict:
     """Version-1 parameter names (a flat block list) -> the staged names of today's two-level network."""
+
     def rename(name: str) -> str:
         for old, new in _V1_NAMES.items():
             if name.startswith(old):
-                return new + name[len(old):]
+                return new + name[len(old) :]
         return name
+
     return {rename(k): v for k, v in state.items()}
 
 

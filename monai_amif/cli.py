@@ -36,9 +36,17 @@ def cli() -> None:
 
 
 @cli.command()
-@click.option("-o", "--output", "output", required=True, type=click.Path(dir_okay=False),
-              help="Key file to write (JSON, mode 0600).")
-@click.option("--random", "random_key", is_flag=True, help="Make a random key instead of deriving one from a passphrase.")
+@click.option(
+    "-o",
+    "--output",
+    "output",
+    required=True,
+    type=click.Path(dir_okay=False),
+    help="Key file to write (JSON, mode 0600).",
+)
+@click.option(
+    "--random", "random_key", is_flag=True, help="Make a random key instead of deriving one from a passphrase."
+)
 @click.option("--force", is_flag=True, help="Replace an existing key file.")
 def keygen(output: str, random_key: bool, force: bool) -> None:
     """Write a licence key file.
@@ -49,7 +57,8 @@ def keygen(output: str, random_key: bool, force: bool) -> None:
         key = Key.generate()
     else:
         passphrase = os.environ.get(PASSPHRASE_ENV) or click.prompt(
-            "Passphrase", hide_input=True, confirmation_prompt=True, err=True)
+            "Passphrase", hide_input=True, confirmation_prompt=True, err=True
+        )
         key = Key.from_passphrase(passphrase)
     try:
         key.save(output, overwrite=force)
@@ -69,9 +78,18 @@ def _key_from_options(key_file: str | None) -> Key:
 
 
 @cli.command()
-@click.option("--data", required=True, type=click.Path(exists=True, file_okay=False), help="Folder of pairs (<task>/MRI, <task>/<FUNC>).")
+@click.option(
+    "--data",
+    required=True,
+    type=click.Path(exists=True, file_okay=False),
+    help="Folder of pairs (<task>/MRI, <task>/<FUNC>).",
+)
 @click.option("--out", required=True, type=click.Path(file_okay=False), help="Run folder: checkpoints, log, model.pt.")
-@click.option("--key-file", type=click.Path(exists=True, dir_okay=False), help="Licence key (else $AMIF_KEY_FILE / $AMIF_PASSPHRASE).")
+@click.option(
+    "--key-file",
+    type=click.Path(exists=True, dir_okay=False),
+    help="Licence key (else $AMIF_KEY_FILE / $AMIF_PASSPHRASE).",
+)
 @click.option("--owner", default=None, help="Copyright mark text drawn on unlicensed outputs.")
 @click.option("--epochs", default=40, show_default=True)
 @click.option("--batch-size", default=8, show_default=True)
@@ -85,14 +103,25 @@ def train(data, out, key_file, owner, epochs, batch_size, crop, lr, max_steps, d
     import logging
 
     from .mark import MarkSpec
-    from .train import TrainConfig, train as run_training
+    from .train import TrainConfig
+    from .train import train as run_training
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     key = _key_from_options(key_file)
     if key.is_none:
         raise click.ClickException("training needs a key: --key-file, $AMIF_KEY_FILE or $AMIF_PASSPHRASE")
-    cfg = TrainConfig(data=data, out=out, owner=owner or MarkSpec.text, epochs=epochs, batch_size=batch_size,
-                      crop=crop, lr=lr, max_steps=max_steps, device=device, seed=seed)
+    cfg = TrainConfig(
+        data=data,
+        out=out,
+        owner=owner or MarkSpec.text,
+        epochs=epochs,
+        batch_size=batch_size,
+        crop=crop,
+        lr=lr,
+        max_steps=max_steps,
+        device=device,
+        seed=seed,
+    )
     path = run_training(cfg, key)
     if os.environ.get("RANK", "0") == "0":
         click.echo(f"model: {path} (accepts key {key.fingerprint()})")
@@ -101,10 +130,24 @@ def train(data, out, key_file, owner, epochs, batch_size, crop, lr, max_steps, d
 @cli.command()
 @click.argument("mri", type=click.Path(dir_okay=False))
 @click.argument("func", type=click.Path(dir_okay=False))
-@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False),
-              help="Output file: .png, .nii/.nii.gz or .dcm (colour PNG/DICOM for PET/SPECT).")
-@click.option("--key-file", type=click.Path(dir_okay=False), help="Licence key file (else $AMIF_KEY_FILE / $AMIF_PASSPHRASE; none -> marked output).")
-@click.option("--weights", type=click.Path(dir_okay=False), default=None, help="Model file (default: $AMIF_WEIGHTS or the bundle's model).")
+@click.option(
+    "-o",
+    "--output",
+    required=True,
+    type=click.Path(dir_okay=False),
+    help="Output file: .png, .nii/.nii.gz or .dcm (colour PNG/DICOM for PET/SPECT).",
+)
+@click.option(
+    "--key-file",
+    type=click.Path(dir_okay=False),
+    help="Licence key file (else $AMIF_KEY_FILE / $AMIF_PASSPHRASE; none -> marked output).",
+)
+@click.option(
+    "--weights",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="Model file (default: $AMIF_WEIGHTS or the bundle's model).",
+)
 @click.option("--device", default="auto", show_default=True)
 @click.option("--overwrite", is_flag=True, help="Replace an existing output file.")
 def fuse(mri, func, output, key_file, weights, device, overwrite) -> None:
@@ -129,14 +172,26 @@ def fuse(mri, func, output, key_file, weights, device, overwrite) -> None:
 
 
 @cli.command()
-@click.option("--data", required=True, type=click.Path(exists=True, file_okay=False), help="Folder of pairs (a split, or one task).")
-@click.option("--key-file", type=click.Path(dir_okay=False), help="Licence key (else $AMIF_KEY_FILE / $AMIF_PASSPHRASE).")
+@click.option(
+    "--data",
+    required=True,
+    type=click.Path(exists=True, file_okay=False),
+    help="Folder of pairs (a split, or one task).",
+)
+@click.option(
+    "--key-file", type=click.Path(dir_okay=False), help="Licence key (else $AMIF_KEY_FILE / $AMIF_PASSPHRASE)."
+)
 @click.option("--weights", type=click.Path(dir_okay=False), default=None)
 @click.option("--json", "json_out", type=click.Path(dir_okay=False), help="Also write every number as JSON here.")
 @click.option("--random-keys", default=100, show_default=True, help="Random wrong keys tried per pair.")
-@click.option("--protocol", type=click.Choice(["amif", "cddfuse"]), default="amif", show_default=True,
-              help="amif: every metric, colour restored, with the gate metrics; cddfuse: CDDFuse's published protocol "
-                   "(grey inputs, min-max normalised output, its 8 columns, the CDDFuse* row beside the model).")
+@click.option(
+    "--protocol",
+    type=click.Choice(["amif", "cddfuse"]),
+    default="amif",
+    show_default=True,
+    help="amif: every metric, colour restored, with the gate metrics; cddfuse: CDDFuse's published protocol "
+    "(grey inputs, min-max normalised output, its 8 columns, the CDDFuse* row beside the model).",
+)
 @click.option("--device", default="auto", show_default=True)
 def evaluate(data, key_file, weights, json_out, random_keys, protocol, device) -> None:
     """Metric tables per task: authorised vs unauthorised output vs the mean and max rules, plus mark metrics."""
@@ -144,7 +199,8 @@ def evaluate(data, key_file, weights, json_out, random_keys, protocol, device) -
 
     from guard_core.atomic import atomic_output
 
-    from .evaluate import evaluate as run_evaluation, format_table
+    from .evaluate import evaluate as run_evaluation
+    from .evaluate import format_table
     from .inference import Fuser
     from .protocol import evaluate_cddfuse, format_cddfuse_table
 
@@ -166,13 +222,22 @@ def evaluate(data, key_file, weights, json_out, random_keys, protocol, device) -
 
 
 @cli.command()
-@click.option("--data", required=True, type=click.Path(exists=True, file_okay=False),
-              help="Folder with train/ and test/ splits of pairs (attacks are scored on test, trained on train).")
+@click.option(
+    "--data",
+    required=True,
+    type=click.Path(exists=True, file_okay=False),
+    help="Folder with train/ and test/ splits of pairs (attacks are scored on test, trained on train).",
+)
 @click.option("--weights", required=True, type=click.Path(dir_okay=False), help="The model to attack.")
-@click.option("--key-file", type=click.Path(dir_okay=False),
-              help="The model's licence key, to score attacks (else $AMIF_KEY_FILE / $AMIF_PASSPHRASE).")
+@click.option(
+    "--key-file",
+    type=click.Path(dir_okay=False),
+    help="The model's licence key, to score attacks (else $AMIF_KEY_FILE / $AMIF_PASSPHRASE).",
+)
 @click.option("--json", "json_out", type=click.Path(dir_okay=False), help="Write every number as JSON here.")
-@click.option("--report", "report_dir", type=click.Path(file_okay=False), help="Write report.md, results.json and figures here.")
+@click.option(
+    "--report", "report_dir", type=click.Path(file_okay=False), help="Write report.md, results.json and figures here."
+)
 @click.option("--attacks", default=",".join(ATTACKS), show_default=True, help="Comma-separated subset to run.")
 @click.option("--random-keys", default=10_000, show_default=True, help="Random wrong keys tried.")
 @click.option("--per-distance", default=50, show_default=True, help="Keys tried at each bit distance 1..128.")
@@ -183,8 +248,23 @@ def evaluate(data, key_file, weights, json_out, random_keys, protocol, device) -
 @click.option("--test-limit", type=int, default=None, help="Use the first N test pairs of each task.")
 @click.option("--train-limit", type=int, default=None, help="Use the first N training pairs of each task.")
 @click.option("--seed", default=0, show_default=True)
-def attack(data, weights, key_file, json_out, report_dir, attacks, random_keys, per_distance, search_steps, restarts,
-           train_steps, finetune_steps, test_limit, train_limit, seed) -> None:
+def attack(
+    data,
+    weights,
+    key_file,
+    json_out,
+    report_dir,
+    attacks,
+    random_keys,
+    per_distance,
+    search_steps,
+    restarts,
+    train_steps,
+    finetune_steps,
+    test_limit,
+    train_limit,
+    seed,
+) -> None:
     """Attack the model's key gate as a thief would (black box and white box) and report what held."""
     import json
     import logging
@@ -203,11 +283,24 @@ def attack(data, weights, key_file, json_out, report_dir, attacks, random_keys, 
     try:
         snapshots = tuple(sorted({int(s) for s in finetune_steps.split(",") if s.strip()}))
     except ValueError:
-        raise click.ClickException(f"--finetune-steps: expected comma-separated integers, got {finetune_steps!r}") from None
-    cfg = AttackConfig(data=data, weights=weights, attacks=tuple(a.strip() for a in attacks.split(",") if a.strip()),
-                       random_keys=random_keys, per_distance=per_distance, search_steps=search_steps,
-                       restarts=restarts, removal_steps=train_steps, distill_steps=train_steps,
-                       finetune_snapshots=snapshots or (0,), test_limit=test_limit, train_limit=train_limit, seed=seed)
+        raise click.ClickException(
+            f"--finetune-steps: expected comma-separated integers, got {finetune_steps!r}"
+        ) from None
+    cfg = AttackConfig(
+        data=data,
+        weights=weights,
+        attacks=tuple(a.strip() for a in attacks.split(",") if a.strip()),
+        random_keys=random_keys,
+        per_distance=per_distance,
+        search_steps=search_steps,
+        restarts=restarts,
+        removal_steps=train_steps,
+        distill_steps=train_steps,
+        finetune_snapshots=snapshots or (0,),
+        test_limit=test_limit,
+        train_limit=train_limit,
+        seed=seed,
+    )
     run = run_attacks(cfg, key)
     for goal, verdict in run.results["goals"].items():
         click.echo(f"{'met    ' if verdict['met'] else 'NOT MET'}  {goal}: {verdict['detail']}")
@@ -222,9 +315,15 @@ def attack(data, weights, key_file, json_out, report_dir, attacks, random_keys, 
 
 
 @cli.command()
-@click.option("--weights", required=True, type=click.Path(exists=True, dir_okay=False), help="Plain model file to seal.")
+@click.option(
+    "--weights", required=True, type=click.Path(exists=True, dir_okay=False), help="Plain model file to seal."
+)
 @click.option("-o", "--output", required=True, type=click.Path(dir_okay=False), help="Sealed model file to write.")
-@click.option("--key-file", type=click.Path(dir_okay=False), help="The model's licence key (else $AMIF_KEY_FILE / $AMIF_PASSPHRASE).")
+@click.option(
+    "--key-file",
+    type=click.Path(dir_okay=False),
+    help="The model's licence key (else $AMIF_KEY_FILE / $AMIF_PASSPHRASE).",
+)
 @click.option("--overwrite", is_flag=True, help="Replace an existing output file.")
 def seal(weights, output, key_file, overwrite) -> None:
     """Write a sealed copy of a model: weights encrypted (AES-256-GCM) under its licence key.
@@ -253,8 +352,14 @@ def bundle() -> None:
 
 
 @bundle.command("pack")
-@click.option("--bundle", "bundle_dir", default="bundles/amif_fusion", show_default=True,
-              type=click.Path(exists=True, file_okay=False), help="Bundle folder.")
+@click.option(
+    "--bundle",
+    "bundle_dir",
+    default="bundles/amif_fusion",
+    show_default=True,
+    type=click.Path(exists=True, file_okay=False),
+    help="Bundle folder.",
+)
 @click.option("-o", "--out", "out_dir", default="dist", show_default=True, type=click.Path(file_okay=False))
 def bundle_pack(bundle_dir, out_dir) -> None:
     """Write the versioned bundle zip that `python -m monai.bundle download --url` installs."""

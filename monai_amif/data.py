@@ -41,24 +41,36 @@ def find_pairs(root: str | Path, tasks: tuple[str, ...] | None = None) -> list[d
         FileNotFoundError: when ``root`` holds no pairs (the message names the folder).
     """
     root = Path(root)
-    task_dirs = [root] if (root / "MRI").is_dir() else sorted(p for p in root.iterdir() if p.is_dir() and (p / "MRI").is_dir()) if root.is_dir() else []
+    task_dirs = (
+        [root]
+        if (root / "MRI").is_dir()
+        else sorted(p for p in root.iterdir() if p.is_dir() and (p / "MRI").is_dir())
+        if root.is_dir()
+        else []
+    )
     pairs = []
     for task_dir in task_dirs:
         if tasks and task_dir.name not in tasks:
             continue
         func_dirs = [p for p in task_dir.iterdir() if p.is_dir() and p.name != "MRI"]
         if len(func_dirs) != 1:
-            raise PairsNotFound(f"{task_dir}: expected MRI/ and one functional folder, found {[p.name for p in func_dirs]}")
+            raise PairsNotFound(
+                f"{task_dir}: expected MRI/ and one functional folder, found {[p.name for p in func_dirs]}"
+            )
         for mri in sorted((task_dir / "MRI").iterdir()):
             func = func_dirs[0] / mri.name
             if mri.name.lower().endswith(IMAGE_SUFFIXES) and func.is_file():
                 pairs.append({"mri": str(mri), "func": str(func), "task": task_dir.name, "name": pair_name(mri)})
     if not pairs:
-        raise PairsNotFound(f"{root}: no MRI/functional pairs found (expected <task>/MRI/<name> + <task>/<FUNC>/<name>)")
+        raise PairsNotFound(
+            f"{root}: no MRI/functional pairs found (expected <task>/MRI/<name> + <task>/<FUNC>/<name>)"
+        )
     return pairs
 
 
 def pair_transforms() -> Compose:
     """Load a pair of images -> ``image [2, H, W]`` (MRI grey, functional Y) in [0, 1], plus ``func_cbcr``."""
     keys = ("mri", "func")
-    return Compose([LoadSliced(keys), Lambdad("mri", as_grey, track_meta=False), SplitColourd("func"), ConcatItemsd(keys, "image")])
+    return Compose(
+        [LoadSliced(keys), Lambdad("mri", as_grey, track_meta=False), SplitColourd("func"), ConcatItemsd(keys, "image")]
+    )

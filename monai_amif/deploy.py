@@ -57,11 +57,19 @@ def find_dicom_pairs(folder: str | os.PathLike) -> list[dict]:
             continue
         func_modality, func_slices = funcs[0]
         if len(funcs) > 1:
-            log.warning("study %s has %d functional series; fusing with the first (%s)", study, len(funcs), func_modality)
+            log.warning(
+                "study %s has %d functional series; fusing with the first (%s)", study, len(funcs), func_modality
+            )
         for path, ds in mr:
             fpath, _ = min(func_slices, key=lambda f: abs(_position(f[1]) - _position(ds)))
-            pairs.append({"mri": str(path), "func": str(fpath), "task": f"{FUNCTIONAL_MODALITIES[func_modality]}-MRI",
-                          "name": str(ds.SOPInstanceUID)})
+            pairs.append(
+                {
+                    "mri": str(path),
+                    "func": str(fpath),
+                    "task": f"{FUNCTIONAL_MODALITIES[func_modality]}-MRI",
+                    "name": str(ds.SOPInstanceUID),
+                }
+            )
     if not pairs:
         raise PairsNotFound(f"{folder}: no MR series with a CT, PET or SPECT series of the same study")
     return pairs
@@ -76,8 +84,13 @@ def run_bundle(pairs: list[dict], output_dir: str | os.PathLike, bundle_dir: str
     from .io import image_format
 
     bundle_dir = Path(bundle_dir)
-    workflow = ConfigWorkflow(config_file=str(bundle_dir / "configs" / "inference.json"), workflow_type="infer",
-                              bundle_root=str(bundle_dir), output_dir=str(output_dir), datalist=pairs)
+    workflow = ConfigWorkflow(
+        config_file=str(bundle_dir / "configs" / "inference.json"),
+        workflow_type="infer",
+        bundle_root=str(bundle_dir),
+        output_dir=str(output_dir),
+        datalist=pairs,
+    )
     workflow.initialize()
     workflow.run()
     workflow.finalize()

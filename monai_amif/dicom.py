@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime as _dt
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 from pydicom.dataset import Dataset, FileMetaDataset
@@ -12,13 +12,32 @@ from pydicom.uid import ExplicitVRLittleEndian, SecondaryCaptureImageStorage, ge
 
 __all__ = ["derived_secondary_capture"]
 
-_COPY_FROM_SOURCE = ("PatientName", "PatientID", "PatientBirthDate", "PatientSex", "StudyInstanceUID", "StudyDate",
-                     "StudyTime", "StudyID", "AccessionNumber", "ReferringPhysicianName", "StudyDescription",
-                     "FrameOfReferenceUID", "PixelSpacing", "ImageOrientationPatient", "ImagePositionPatient")
+_COPY_FROM_SOURCE = (
+    "PatientName",
+    "PatientID",
+    "PatientBirthDate",
+    "PatientSex",
+    "StudyInstanceUID",
+    "StudyDate",
+    "StudyTime",
+    "StudyID",
+    "AccessionNumber",
+    "ReferringPhysicianName",
+    "StudyDescription",
+    "FrameOfReferenceUID",
+    "PixelSpacing",
+    "ImageOrientationPatient",
+    "ImagePositionPatient",
+)
 
 
-def derived_secondary_capture(data: np.ndarray, source: Dataset | None = None, marked: bool = False,
-                              description: str = "AMIF fusion", also_from: Sequence[Dataset] = ()) -> Dataset:
+def derived_secondary_capture(
+    data: np.ndarray,
+    source: Dataset | None = None,
+    marked: bool = False,
+    description: str = "AMIF fusion",
+    also_from: Sequence[Dataset] = (),
+) -> Dataset:
     """Build a Secondary Capture dataset for a fused image ``[1 or 3, H, W]`` in [0, 1].
 
     Patient and study are copied from ``source`` (the MR input) with new series/instance UIDs; ``source`` and the

@@ -28,8 +28,9 @@ def _as_saved_grey(y: torch.Tensor, cbcr: torch.Tensor, colour: bool) -> np.ndar
 
 
 @torch.inference_mode()
-def evaluate(net: AMIFNet, data: str, key: Key, random_keys: int = 100, tasks: tuple[str, ...] | None = None,
-             seed: int = 0) -> dict:
+def evaluate(
+    net: AMIFNet, data: str, key: Key, random_keys: int = 100, tasks: tuple[str, ...] | None = None, seed: int = 0
+) -> dict:
     """Evaluate ``net`` on every pair under ``data``.
 
     Returns ``{task: {"n", variant: {metric: mean}, "mark_ncc_nokey", "mark_ncc_random_min", "mark_ncc_random_mean",
@@ -84,8 +85,12 @@ def format_table(results: dict) -> str:
     cols = list(FUSION_METRICS)
     lines = []
     for task, res in results.items():
-        lines += [f"### {task} (n = {res['n']})", "", "| output | " + " | ".join(cols) + " |",
-                  "|---|" + "---|" * len(cols)]
+        lines += [
+            f"### {task} (n = {res['n']})",
+            "",
+            "| output | " + " | ".join(cols) + " |",
+            "|---|" + "---|" * len(cols),
+        ]
         for variant in VARIANTS:
             lines.append(f"| {variant} | " + " | ".join(f"{res[variant][c]:.4f}" for c in cols) + " |")
         auth = [f"mark_ncc no key: min {res['mark_ncc_nokey_min']:.3f}, mean {res['mark_ncc_nokey_mean']:.3f}"]

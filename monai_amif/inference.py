@@ -55,8 +55,13 @@ class Fuser:
         key: opens a sealed model file (:mod:`monai_amif.sealed`); plain model files do not need it here.
     """
 
-    def __init__(self, weights: str | os.PathLike | AMIFNet | None = None, device: str = "auto", batch_slices: int = 16,
-                 key: Key | None = None) -> None:
+    def __init__(
+        self,
+        weights: str | os.PathLike | AMIFNet | None = None,
+        device: str = "auto",
+        batch_slices: int = 16,
+        key: Key | None = None,
+    ) -> None:
         self.device = resolve(device)
         net = weights if isinstance(weights, AMIFNet) else load_model(weights or default_weights(), key=key)
         self.net = net.to(self.device).eval()
@@ -75,9 +80,11 @@ class Fuser:
             raise ImageError(f"MRI {tuple(mri.shape[1:])} and functional {tuple(func.shape[1:])} images differ in size")
         pixels = int(np.prod(mri.shape[1:3]))
         if pixels > MAX_SLICE_PIXELS:
-            raise ImageError(f"{mri.shape[2]}x{mri.shape[1]} slices are too large to fuse (about "
-                             f"{pixels * _BYTES_PER_PIXEL / 2**30:.0f} GiB of memory; at most "
-                             f"{MAX_SLICE_PIXELS:,} pixels per slice): downsample them first")
+            raise ImageError(
+                f"{mri.shape[2]}x{mri.shape[1]} slices are too large to fuse (about "
+                f"{pixels * _BYTES_PER_PIXEL / 2**30:.0f} GiB of memory; at most "
+                f"{MAX_SLICE_PIXELS:,} pixels per slice): downsample them first"
+            )
         volume = mri.ndim == 4
         m = torch.from_numpy(np.ascontiguousarray(mri if volume else mri[..., None])).float()
         f = torch.from_numpy(np.ascontiguousarray(func if volume else func[..., None])).float()
@@ -89,8 +96,12 @@ class Fuser:
             cbcrs.append(cbcr)
         images = torch.stack(ys)  # [D, 2, H, W]
         k = key.tensor(self.device)[None]
-        fused = torch.cat([self.net(chunk.to(self.device), k.expand(len(chunk), -1)).cpu()
-                           for chunk in images.split(self.batch_slices)])  # [D, 1, H, W]
+        fused = torch.cat(
+            [
+                self.net(chunk.to(self.device), k.expand(len(chunk), -1)).cpu()
+                for chunk in images.split(self.batch_slices)
+            ]
+        )  # [D, 1, H, W]
         colour = func.shape[0] == 3
         out = torch.stack([self._restore(fused[z], cbcrs[z]) for z in range(slices)]) if colour else fused
         grey = fused.permute(1, 2, 3, 0).numpy()

@@ -81,7 +81,7 @@ def read_image(path: str | os.PathLike) -> ImageFile:
                     return ImageFile(_normalise(np.asarray(im))[None], path, fmt)
                 im = im.convert("RGB" if im.mode in ("RGB", "RGBA", "P", "PA", "CMYK", "YCbCr") else "L")
                 arr = np.asarray(im)
-            data = (arr.astype(np.float32) / 255.0)
+            data = arr.astype(np.float32) / 255.0
             data = data[None] if data.ndim == 2 else data.transpose(2, 0, 1)
             return ImageFile(data, path, fmt)
         if fmt == "nifti":
@@ -101,13 +101,17 @@ def read_image(path: str | os.PathLike) -> ImageFile:
         if getattr(ds, "PhotometricInterpretation", "") == "RGB" and arr.ndim == 3 and arr.shape[-1] == 3:
             data = arr.astype(np.float32).transpose(2, 0, 1) / (2 ** int(ds.BitsStored) - 1)
         else:
-            arr = arr.astype(np.float32) * float(getattr(ds, "RescaleSlope", 1)) + float(getattr(ds, "RescaleIntercept", 0))
+            arr = arr.astype(np.float32) * float(getattr(ds, "RescaleSlope", 1)) + float(
+                getattr(ds, "RescaleIntercept", 0)
+            )
             data = _normalise(arr)[None]
         return ImageFile(data, path, fmt, {"dataset": ds})
     except ImageReadError:
         raise
     except Exception as exc:  # every reader has its own exception types; the user needs one line
-        raise ImageReadError(f"{path}: cannot read as {fmt} ({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''})") from None
+        raise ImageReadError(
+            f"{path}: cannot read as {fmt} ({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''})"
+        ) from None
 
 
 def _atomic_write(path: Path, write) -> None:
@@ -115,8 +119,13 @@ def _atomic_write(path: Path, write) -> None:
         write(str(tmp))
 
 
-def write_image(path: str | os.PathLike, data: np.ndarray, like: ImageFile | None = None, marked: bool = False,
-                also_from: tuple[ImageFile, ...] = ()) -> Path:
+def write_image(
+    path: str | os.PathLike,
+    data: np.ndarray,
+    like: ImageFile | None = None,
+    marked: bool = False,
+    also_from: tuple[ImageFile, ...] = (),
+) -> Path:
     """Write ``data`` (``[C, H, W]`` / ``[C, H, W, D]`` in [0, 1]) in the format the suffix names.
 
     ``like`` supplies the NIfTI affine or the DICOM dataset to derive from (the MR input); DICOM output also
@@ -146,7 +155,8 @@ def write_image(path: str | os.PathLike, data: np.ndarray, like: ImageFile | Non
         def dataset(f: ImageFile | None):
             return f.extra.get("dataset") if f is not None and f.format == "dicom" else None
 
-        ds = derived_secondary_capture(data, dataset(like), marked=marked,
-                                       also_from=[d for d in map(dataset, also_from) if d is not None])
+        ds = derived_secondary_capture(
+            data, dataset(like), marked=marked, also_from=[d for d in map(dataset, also_from) if d is not None]
+        )
         _atomic_write(path, lambda tmp: ds.save_as(tmp, enforce_file_format=True))
     return path

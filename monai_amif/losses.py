@@ -30,8 +30,15 @@ class FusionLoss(nn.Module):
     Returns a dict with ``total`` and each term (for logging).
     """
 
-    def __init__(self, w_intensity: float = 20.0, w_gradient: float = 100.0, w_ssim: float = 50.0,
-                 saliency: float = 0.0, gradient: str = "magnitude", boost: float = 1.0) -> None:
+    def __init__(
+        self,
+        w_intensity: float = 20.0,
+        w_gradient: float = 100.0,
+        w_ssim: float = 50.0,
+        saliency: float = 0.0,
+        gradient: str = "magnitude",
+        boost: float = 1.0,
+    ) -> None:
         super().__init__()
         if gradient not in ("magnitude", "select"):
             raise ValueError(f"gradient must be 'magnitude' or 'select', got {gradient!r}")

@@ -8,7 +8,7 @@ functional image converted to grey with BT.601 weights) and return one number pe
 from __future__ import annotations
 
 import math
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 import torch
@@ -18,13 +18,28 @@ from skimage.metrics import structural_similarity
 from .losses import degrade
 
 __all__ = [
-    "en", "sd", "sf", "ag", "mi", "scd", "vif", "qabf", "ssim", "psnr", "cc", "FUSION_METRICS", "fusion_metrics",
-    "to_grey_255", "mark_ncc", "mark_leak",
+    "en",
+    "sd",
+    "sf",
+    "ag",
+    "mi",
+    "scd",
+    "vif",
+    "qabf",
+    "ssim",
+    "psnr",
+    "cc",
+    "FUSION_METRICS",
+    "fusion_metrics",
+    "to_grey_255",
+    "mark_ncc",
+    "mark_leak",
 ]
 
 
 def to_grey_255(image: np.ndarray) -> np.ndarray:
-    """8-bit image ``[H, W]`` or ``[H, W, 3]`` -> float32 grey in [0, 255] (BT.601 weights, rounded, as the evaluators do)."""
+    """8-bit image ``[H, W]`` or ``[H, W, 3]`` -> float32 grey in [0, 255] (BT.601 weights, rounded, as the
+    evaluators do)."""
     image = np.asarray(image)
     if image.ndim == 3:
         image = np.round(image[..., 0] * 0.299 + image[..., 1] * 0.587 + image[..., 2] * 0.114)
@@ -92,7 +107,7 @@ def cc(f: np.ndarray, a: np.ndarray, b: np.ndarray) -> float:
 def _gaussian_window(n: int) -> np.ndarray:
     sd_ = n / 5.0
     r = (n - 1) / 2.0
-    y, x = np.ogrid[-r:r + 1, -r:r + 1]
+    y, x = np.ogrid[-r : r + 1, -r : r + 1]
     h = np.exp(-(x * x + y * y) / (2 * sd_ * sd_))
     h[h < np.finfo(h.dtype).eps * h.max()] = 0
     return h / h.sum()
@@ -176,10 +191,18 @@ def psnr(f: np.ndarray, a: np.ndarray, b: np.ndarray) -> float:
 
 
 FUSION_METRICS: dict[str, Callable[..., float]] = {
-    "EN": lambda f, a, b: en(f), "SD": lambda f, a, b: sd(f), "SF": lambda f, a, b: sf(f),
-    "AG": lambda f, a, b: ag(f), "MI": mi, "SCD": scd, "VIF": vif, "Qabf": qabf,
-    "SSIM2": lambda f, a, b: ssim(f, a, b, 2.0), "SSIM255": lambda f, a, b: ssim(f, a, b, 255.0),
-    "PSNR": psnr, "CC": cc,
+    "EN": lambda f, a, b: en(f),
+    "SD": lambda f, a, b: sd(f),
+    "SF": lambda f, a, b: sf(f),
+    "AG": lambda f, a, b: ag(f),
+    "MI": mi,
+    "SCD": scd,
+    "VIF": vif,
+    "Qabf": qabf,
+    "SSIM2": lambda f, a, b: ssim(f, a, b, 2.0),
+    "SSIM255": lambda f, a, b: ssim(f, a, b, 255.0),
+    "PSNR": psnr,
+    "CC": cc,
 }
 
 
@@ -195,8 +218,9 @@ def _ncc(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     return (x * y).sum(1) / (x.norm(dim=1) * y.norm(dim=1)).clamp_min(1e-12)
 
 
-def mark_ncc(f_unauth: torch.Tensor, f_auth: torch.Tensor, mask: torch.Tensor, intensity: torch.Tensor,
-             sigma: float = 3.0) -> torch.Tensor:
+def mark_ncc(
+    f_unauth: torch.Tensor, f_auth: torch.Tensor, mask: torch.Tensor, intensity: torch.Tensor, sigma: float = 3.0
+) -> torch.Tensor:
     """How much of the trained mark an output shows, per image ``[B]``.
 
     The NCC between the output's departure from the degraded authorised output, ``F_unauth - degrade(F_auth)``, and

@@ -11,7 +11,7 @@ template is a buffer of the network (a CNN has no sense of absolute position, so
 
 from __future__ import annotations
 
-from typing import Optional, Sequence
+from collections.abc import Sequence
 
 import torch
 import torch.nn.functional as F
@@ -64,8 +64,15 @@ class ParityKeyPath(KeyPath):
     gradient search on a continuous key input.
     """
 
-    def __init__(self, key_bits: int, total_channels: int, hidden: int = 128, features: int = 1024,
-                 subset: int = 32, seed: int = 0) -> None:
+    def __init__(
+        self,
+        key_bits: int,
+        total_channels: int,
+        hidden: int = 128,
+        features: int = 1024,
+        subset: int = 32,
+        seed: int = 0,
+    ) -> None:
         super().__init__(key_bits, total_channels)
         g = torch.Generator().manual_seed(seed)
         subsets = torch.stack([torch.randperm(key_bits, generator=g)[:subset] for _ in range(features)])
@@ -149,8 +156,15 @@ class AMIFNet(nn.Module):
         of ±1 (zeros for no key) -> ``[B, 1, H, W]`` in [0, 1].
     """
 
-    def __init__(self, channels: Sequence[int] = (24, 48), key_bits: int = 256, mark: MarkSpec | None = None,
-                 key_hidden: int = 128, key_path: str = "parity", output: str = "direct") -> None:
+    def __init__(
+        self,
+        channels: Sequence[int] = (24, 48),
+        key_bits: int = 256,
+        mark: MarkSpec | None = None,
+        key_hidden: int = 128,
+        key_path: str = "parity",
+        output: str = "direct",
+    ) -> None:
         super().__init__()
         if len(channels) not in (2, 3):
             raise ValueError(f"channels must give 2 or 3 levels, got {tuple(channels)}")
@@ -164,8 +178,9 @@ class AMIFNet(nn.Module):
         c = self.channels
         # Encoder: a stage of two blocks per level (strided from the second level on); one more block at the bottom;
         # decoder: one up-stage per level on the way back to 1/2 resolution.
-        self.encoder = nn.ModuleList([_DownStage(folded if i == 0 else c[i - 1], c[i], 1 if i == 0 else 2)
-                                      for i in range(len(c))])
+        self.encoder = nn.ModuleList(
+            [_DownStage(folded if i == 0 else c[i - 1], c[i], 1 if i == 0 else 2) for i in range(len(c))]
+        )
         self.bottom = _ModBlock(c[-1], c[-1])
         self.decoder = nn.ModuleList([_UpStage(c[i], c[i - 1]) for i in range(len(c) - 1, 0, -1)])
         out_channels = 2 if output == "blend" else 1
@@ -183,7 +198,7 @@ class AMIFNet(nn.Module):
             return self.template
         return F.interpolate(self.template, size=[h, w], mode="nearest")
 
-    def forward(self, image: Tensor, key: Optional[Tensor] = None, template: Optional[Tensor] = None) -> Tensor:
+    def forward(self, image: Tensor, key: Tensor | None = None, template: Tensor | None = None) -> Tensor:
         """Fuse ``image [B, 2, H, W]`` under ``key [B, bits]`` (left out: no licence, the zero key).
 
         ``template`` ``[B, 2, H, W]`` overrides the mark template for this call; training passes the crop of the
@@ -234,7 +249,7 @@ class AMIFNet(nn.Module):
         base = (w * image[:, 1:2] + (1 - w) * image[:, :1]).clamp(1e-3, 1 - 1e-3)
         return torch.sigmoid(torch.logit(base) + out[:, 1:2])
 
-    def fold(self, image: Tensor, template: Optional[Tensor] = None) -> Tensor:
+    def fold(self, image: Tensor, template: Tensor | None = None) -> Tensor:
         """``image [B, 2, H, W]`` (+ template) -> the folded backbone input ``[B, 16, H'/2, W'/2]``, H', W' padded to
         the network's multiple."""
         b, _, h, w = image.shape

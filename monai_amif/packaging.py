@@ -14,8 +14,15 @@ from .errors import AMIFError
 __all__ = ["pack_bundle", "BUNDLE_FILES", "BundleError"]
 
 # What a user of the bundle needs; run outputs, caches and editor files stay behind.
-BUNDLE_FILES = ("configs/*.json", "configs/logging.conf", "models/model.pt", "models/model.ts", "docs/*", "LICENSE",
-                "README.md")
+BUNDLE_FILES = (
+    "configs/*.json",
+    "configs/logging.conf",
+    "models/model.pt",
+    "models/model.ts",
+    "docs/*",
+    "LICENSE",
+    "README.md",
+)
 REQUIRED = ("configs/metadata.json", "configs/inference.json", "models/model.pt", "LICENSE")
 _FIXED_TIME = (2026, 1, 1, 0, 0, 0)  # zip entry times fixed, so the same bundle packs to the same bytes
 

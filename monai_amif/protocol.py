@@ -20,8 +20,17 @@ from .data import find_pairs
 from .io import read_image
 from .metrics import FUSION_METRICS, to_grey_255
 
-__all__ = ["CDDFUSE_COLUMNS", "CDDFUSE_PUBLISHED", "RULES", "cddfuse_grey", "minmax_u8", "score_pair",
-           "evaluate_cddfuse", "reached", "format_cddfuse_table"]
+__all__ = [
+    "CDDFUSE_COLUMNS",
+    "CDDFUSE_PUBLISHED",
+    "RULES",
+    "cddfuse_grey",
+    "minmax_u8",
+    "score_pair",
+    "evaluate_cddfuse",
+    "reached",
+    "format_cddfuse_table",
+]
 
 CDDFUSE_COLUMNS = ("EN", "SD", "SF", "MI", "SCD", "VIF", "Qabf", "SSIM2")
 #: CDDFuse* as published (MRI-CT 21, MRI-PET 42, MRI-SPECT 73 pairs), keyed by this project's task names.
@@ -70,9 +79,13 @@ def evaluate_cddfuse(net: torch.nn.Module, data: str, key: Key, tasks: tuple[str
         rec["model"].append(score_pair(minmax_u8(fused), a, b))
         for rule, fn in RULES.items():
             rec[rule].append(score_pair(fn(a, b).astype(np.float32), a, b))
-    return {task: {"n": len(rec["model"]), **{row: {m: float(np.mean([r[m] for r in recs])) for m in recs[0]}
-                                             for row, recs in rec.items()}}
-            for task, rec in sorted(per.items())}
+    return {
+        task: {
+            "n": len(rec["model"]),
+            **{row: {m: float(np.mean([r[m] for r in recs])) for m in recs[0]} for row, recs in rec.items()},
+        }
+        for task, rec in sorted(per.items())
+    }
 
 
 def reached(row: dict[str, float], task: str) -> list[str]:
@@ -87,10 +100,16 @@ def format_cddfuse_table(results: dict) -> str:
     lines = []
     for task, res in results.items():
         ref = CDDFUSE_PUBLISHED.get(task)
-        lines += [f"### {task} (n = {res['n']}, CDDFuse protocol)", "",
-                  "| row | " + " | ".join(CDDFUSE_COLUMNS) + " | AG | reaches CDDFuse* |", "|---|" + "---|" * 10]
+        lines += [
+            f"### {task} (n = {res['n']}, CDDFuse protocol)",
+            "",
+            "| row | " + " | ".join(CDDFUSE_COLUMNS) + " | AG | reaches CDDFuse* |",
+            "|---|" + "---|" * 10,
+        ]
         if ref:
-            lines.append("| CDDFuse* (published) | " + " | ".join(f"{ref[m]:.2f}" for m in CDDFUSE_COLUMNS) + " | – | – |")
+            lines.append(
+                "| CDDFuse* (published) | " + " | ".join(f"{ref[m]:.2f}" for m in CDDFUSE_COLUMNS) + " | – | – |"
+            )
         for row in ("mean rule", "max rule", "model"):
             vals = res[row]
             hit = f"{len(reached(vals, task))}/8" if ref else "–"

@@ -33,7 +33,7 @@ def _to_256(arr: np.ndarray) -> np.ndarray:
     h, w = arr.shape
     side = max(h, w)
     canvas = np.zeros((side, side), np.float32)
-    canvas[(side - h) // 2:(side - h) // 2 + h, (side - w) // 2:(side - w) // 2 + w] = arr
+    canvas[(side - h) // 2 : (side - h) // 2 + h, (side - w) // 2 : (side - w) // 2 + w] = arr
     im = Image.fromarray(canvas).resize((256, 256), Image.BICUBIC)
     out = np.asarray(im, dtype=np.float32)
     return np.clip(out / max(out.max(), 1e-6), 0, 1)
@@ -64,12 +64,18 @@ def make_sample_pair(out_dir: str | Path, z: int = 95, modality: str = "PET") ->
     return mri_path, func_path
 
 
-SOP_CLASSES = {"MR": "1.2.840.10008.5.1.4.1.1.4", "CT": "1.2.840.10008.5.1.4.1.1.2",
-               "PT": "1.2.840.10008.5.1.4.1.1.128", "NM": "1.2.840.10008.5.1.4.1.1.20"}
+SOP_CLASSES = {
+    "MR": "1.2.840.10008.5.1.4.1.1.4",
+    "CT": "1.2.840.10008.5.1.4.1.1.2",
+    "PT": "1.2.840.10008.5.1.4.1.1.128",
+    "NM": "1.2.840.10008.5.1.4.1.1.20",
+}
 FOLDER_MODALITY = {"MRI": "MR", "CT": "CT", "PET": "PT", "SPECT": "NM"}
 
 
-def write_dicom_series(images: dict[str, Path], out_dir: str | Path, modality: str, study: dict[str, str]) -> list[Path]:
+def write_dicom_series(
+    images: dict[str, Path], out_dir: str | Path, modality: str, study: dict[str, str]
+) -> list[Path]:
     """Write 2-D 8-bit images as one DICOM series of 16-bit slices ``out_dir/<name>.dcm`` (the same names, so a series
     folder per modality pairs slice by slice), for trying the DICOM path without patient data.
 
@@ -95,7 +101,13 @@ def write_dicom_series(images: dict[str, Path], out_dir: str | Path, modality: s
         for tag, value in study.items():
             setattr(ds, tag, value)
         ds.SeriesInstanceUID, ds.Modality, ds.SeriesNumber, ds.InstanceNumber = series_uid, modality, 1, number
-        ds.StudyDate, ds.StudyTime, ds.StudyID, ds.AccessionNumber, ds.ReferringPhysicianName = "20260101", "120000", "1", "", ""
+        ds.StudyDate, ds.StudyTime, ds.StudyID, ds.AccessionNumber, ds.ReferringPhysicianName = (
+            "20260101",
+            "120000",
+            "1",
+            "",
+            "",
+        )
         ds.PatientBirthDate, ds.PatientSex = "", "O"
         ds.ImagePositionPatient, ds.ImageOrientationPatient = [0, 0, float(number)], [1, 0, 0, 0, 1, 0]
         ds.PixelSpacing, ds.SliceThickness = [1.0, 1.0], 1.0
@@ -117,8 +129,12 @@ def png_pairs_to_dicom(task_dir: str | Path, out_task_dir: str | Path, patient: 
     from pydicom.uid import generate_uid
 
     task_dir, out_task_dir = Path(task_dir), Path(out_task_dir)
-    study = {"PatientName": patient, "PatientID": "AMIF-0001", "StudyInstanceUID": generate_uid(),
-             "FrameOfReferenceUID": generate_uid()}
+    study = {
+        "PatientName": patient,
+        "PatientID": "AMIF-0001",
+        "StudyInstanceUID": generate_uid(),
+        "FrameOfReferenceUID": generate_uid(),
+    }
     written = []
     for folder in sorted(p for p in task_dir.iterdir() if p.is_dir() and p.name.upper() in FOLDER_MODALITY):
         images = {p.stem: p for p in folder.glob("*.png")}

@@ -51,9 +51,13 @@ def seal_model(model_path: str | os.PathLike, key: Key, out_path: str | os.PathL
         raise ModelFileError(f"{model_path}: not a plain AMIF model file")
     if key.is_none or meta.get("key_fingerprint") not in (None, key.fingerprint()):
         raise ModelFileError(f"{model_path}: this model accepts key {meta.get('key_fingerprint')}, not the key given")
-    header = {"format": FORMAT, "version": 1, "net_config": meta["net_config"],
-              "key_fingerprint": key.fingerprint(),
-              "degrade_sigma": degrade_sigma(meta)}
+    header = {
+        "format": FORMAT,
+        "version": 1,
+        "net_config": meta["net_config"],
+        "key_fingerprint": key.fingerprint(),
+        "degrade_sigma": degrade_sigma(meta),
+    }
     buf = io.BytesIO()
     torch.save({"model": state["model"], "train_config": meta.get("train_config")}, buf)
     sealed = torch.frombuffer(bytearray(key.encrypt(buf.getvalue(), _context(header))), dtype=torch.uint8)
@@ -83,8 +87,9 @@ class MarkedPreview(nn.Module):
         return mask * intensity + (1 - mask) * degrade(image.mean(1, keepdim=True), self.sigma)
 
 
-def open_sealed(state: dict, key: Key, map_location: str | torch.device = "cpu",
-                path: str | os.PathLike = "sealed model") -> nn.Module:
+def open_sealed(
+    state: dict, key: Key, map_location: str | torch.device = "cpu", path: str | os.PathLike = "sealed model"
+) -> nn.Module:
     """The network inside a loaded sealed file when ``key`` opens it, else its :class:`MarkedPreview` (eval mode,
     ``accepted_fingerprint`` and ``degrade_sigma`` set either way)."""
     header = {k: v for k, v in state.items() if k != "sealed"}

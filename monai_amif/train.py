@@ -7,8 +7,8 @@ the zero key, random keys and keys a few bits from the right one (authorisation 
 from __future__ import annotations
 
 import json
-import math
 import logging
+import math
 import os
 import time
 from dataclasses import asdict, dataclass, field
@@ -25,9 +25,9 @@ from tqdm import tqdm
 from guard_core.device import resolve, seed_everything
 from guard_core.keys import Key
 
-from .errors import AMIFError
 from .checkpoint import atomic_save, build_network, read_torch_file, save_model
 from .data import find_pairs, pair_transforms
+from .errors import AMIFError
 from .losses import AuthorizationLoss, FusionLoss
 from .mark import MarkSpec
 
@@ -109,16 +109,18 @@ def _with_template(img: torch.Tensor, template: torch.Tensor) -> torch.Tensor:
 
 
 def _dataset(cfg: TrainConfig, template: torch.Tensor) -> CacheDataset:
-    random_part = Compose([
-        RandFlipd("image", prob=0.5, spatial_axis=1),
-        RandRotate90d("image", prob=0.5, max_k=3),
-        # The mark template joins the image *after* the anatomy is flipped (text must stay readable) and *before*
-        # the crop, so the network sees the piece of template that lies under the piece of image.
-        Lambdad("image", lambda img: _with_template(torch.as_tensor(img), template)),
-        RandSpatialCropd("image", roi_size=(cfg.crop, cfg.crop), random_size=False),
-        SelectItemsd("image"),
-        EnsureTyped("image", track_meta=False),
-    ])
+    random_part = Compose(
+        [
+            RandFlipd("image", prob=0.5, spatial_axis=1),
+            RandRotate90d("image", prob=0.5, max_k=3),
+            # The mark template joins the image *after* the anatomy is flipped (text must stay readable) and *before*
+            # the crop, so the network sees the piece of template that lies under the piece of image.
+            Lambdad("image", lambda img: _with_template(torch.as_tensor(img), template)),
+            RandSpatialCropd("image", roi_size=(cfg.crop, cfg.crop), random_size=False),
+            SelectItemsd("image"),
+            EnsureTyped("image", track_meta=False),
+        ]
+    )
     pairs = find_pairs(cfg.data, cfg.tasks)
     return CacheDataset(pairs, Compose([pair_transforms(), random_part]), progress=False, num_workers=0)
 
@@ -133,13 +135,20 @@ def train(cfg: TrainConfig, key: Key) -> Path:
     out.mkdir(parents=True, exist_ok=True)
     generator = seed_everything(cfg.seed + rank)
 
-    net = build_network({"channels": list(cfg.channels), "output": cfg.output, "key_hidden": cfg.key_hidden,
-                         "key_path": cfg.key_path,
-                         "mark": {**MarkSpec().to_dict(), "text": cfg.owner}}).to(device)
+    net = build_network(
+        {
+            "channels": list(cfg.channels),
+            "output": cfg.output,
+            "key_hidden": cfg.key_hidden,
+            "key_path": cfg.key_path,
+            "mark": {**MarkSpec().to_dict(), "text": cfg.owner},
+        }
+    ).to(device)
     dataset = _dataset(cfg, net.template[0].cpu())
     sampler = DistributedSampler(dataset, num_replicas=world, rank=rank, seed=cfg.seed) if world > 1 else None
-    loader = DataLoader(dataset, batch_size=cfg.batch_size, shuffle=sampler is None, sampler=sampler, drop_last=True,
-                        num_workers=0)
+    loader = DataLoader(
+        dataset, batch_size=cfg.batch_size, shuffle=sampler is None, sampler=sampler, drop_last=True, num_workers=0
+    )
     opt = torch.optim.AdamW(net.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     total_steps = cfg.epochs * len(loader)
     # Warm-up then cosine, computed from the *current* config, so a resumed run may extend its epochs.
@@ -196,14 +205,28 @@ def train(cfg: TrainConfig, key: Key) -> Path:
                 break
         n = max(1, len(loader))
         if rank == 0:
-            record = {"epoch": epoch + 1, "step": step, "seconds": round(time.perf_counter() - t0, 1),
-                      "lr": sched.get_last_lr()[0], **{k: round(v / n, 5) for k, v in sums.items()}}
+            record = {
+                "epoch": epoch + 1,
+                "step": step,
+                "seconds": round(time.perf_counter() - t0, 1),
+                "lr": sched.get_last_lr()[0],
+                **{k: round(v / n, 5) for k, v in sums.items()},
+            }
             with open(log_file, "a", encoding="utf-8") as f:
                 f.write(json.dumps(record) + "\n")
             log.info("epoch %d: %s", epoch + 1, record)
-            atomic_save({"model": net.state_dict(), "optimizer": opt.state_dict(), "scheduler": sched.state_dict(),
-                         "epoch": epoch + 1, "step": step, "generator": generator.get_state(),
-                         "train_config": asdict(cfg)}, ckpt_path)
+            atomic_save(
+                {
+                    "model": net.state_dict(),
+                    "optimizer": opt.state_dict(),
+                    "scheduler": sched.state_dict(),
+                    "epoch": epoch + 1,
+                    "step": step,
+                    "generator": generator.get_state(),
+                    "train_config": asdict(cfg),
+                },
+                ckpt_path,
+            )
             save_model(net, out / "model.pt", key_fingerprint=key.fingerprint(), train_config=asdict(cfg))
         if cfg.max_steps is not None and step >= cfg.max_steps:
             break

@@ -13,7 +13,7 @@ A typical inference chain::
 from __future__ import annotations
 
 import os
-from typing import Hashable, Mapping
+from collections.abc import Hashable, Mapping
 
 import torch
 from monai.config import KeysCollection
@@ -23,8 +23,17 @@ from monai.utils import TransformBackends
 from guard_core import ops
 from guard_core.keys import Key
 
-__all__ = ["LoadSlice", "LoadSliced", "AuthorizeKey", "AuthorizeKeyd", "SplitColour", "SplitColourd", "RestoreColour",
-           "RestoreColourd", "as_grey"]
+__all__ = [
+    "LoadSlice",
+    "LoadSliced",
+    "AuthorizeKey",
+    "AuthorizeKeyd",
+    "SplitColour",
+    "SplitColourd",
+    "RestoreColour",
+    "RestoreColourd",
+    "as_grey",
+]
 
 PASSPHRASE_ENV = "AMIF_PASSPHRASE"
 KEY_FILE_ENV = "AMIF_KEY_FILE"
@@ -50,8 +59,9 @@ class LoadSlice(Transform):
         if data.ndim == 4 and data.shape[-1] == 1:
             data = data[..., 0]
         if data.ndim != 3:
-            raise ImageReadError(f"{path}: the bundle fuses 2-D slices, got shape {data.shape[1:]}; "
-                                 "fuse volumes with `amif fuse`")
+            raise ImageReadError(
+                f"{path}: the bundle fuses 2-D slices, got shape {data.shape[1:]}; fuse volumes with `amif fuse`"
+            )
         return torch.from_numpy(data)
 
 
@@ -117,8 +127,13 @@ class AuthorizeKeyd(MapTransform):
 
     backend = AuthorizeKey.backend
 
-    def __init__(self, keys: KeysCollection = "key", env: str | None = PASSPHRASE_ENV,
-                 key_file: str | os.PathLike | None = None, allow_missing_keys: bool = True) -> None:
+    def __init__(
+        self,
+        keys: KeysCollection = "key",
+        env: str | None = PASSPHRASE_ENV,
+        key_file: str | os.PathLike | None = None,
+        allow_missing_keys: bool = True,
+    ) -> None:
         super().__init__(keys, allow_missing_keys=True)
         self.authorize = AuthorizeKey(env=env, key_file=key_file)
 
@@ -161,7 +176,9 @@ class SplitColourd(MapTransform):
 
     backend = SplitColour.backend
 
-    def __init__(self, keys: KeysCollection = "func", cbcr_suffix: str = "_cbcr", allow_missing_keys: bool = False) -> None:
+    def __init__(
+        self, keys: KeysCollection = "func", cbcr_suffix: str = "_cbcr", allow_missing_keys: bool = False
+    ) -> None:
         super().__init__(keys, allow_missing_keys)
         self.split, self.suffix = SplitColour(), cbcr_suffix
 
@@ -189,8 +206,13 @@ class RestoreColourd(MapTransform):
 
     backend = RestoreColour.backend
 
-    def __init__(self, keys: KeysCollection = "pred", cbcr_key: str = "func_cbcr", colour_flag: str = "func_is_colour",
-                 allow_missing_keys: bool = False) -> None:
+    def __init__(
+        self,
+        keys: KeysCollection = "pred",
+        cbcr_key: str = "func_cbcr",
+        colour_flag: str = "func_is_colour",
+        allow_missing_keys: bool = False,
+    ) -> None:
         super().__init__(keys, allow_missing_keys)
         self.restore, self.cbcr_key, self.flag = RestoreColour(), cbcr_key, colour_flag
 

@@ -15,11 +15,11 @@ from __future__ import annotations
 import json
 import logging
 import os
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
-from typing import Callable, Iterable
 
-from guard_core.atomic import atomic_output, clean_stale_temps, is_temp_name
+from guard_core.atomic import atomic_output, clean_stale_temps
 from guard_core.device import resolve
 
 from .encoders import build_encoder
@@ -42,8 +42,9 @@ class Source:
     rel: PurePosixPath
 
 
-def collect_photos(paths: Iterable[str | os.PathLike], exclude: str | os.PathLike | None = None
-                   ) -> tuple[list[Source], list[tuple[Path, str]]]:
+def collect_photos(
+    paths: Iterable[str | os.PathLike], exclude: str | os.PathLike | None = None
+) -> tuple[list[Source], list[tuple[Path, str]]]:
     """Expand files and folders (recursively, mirrored) into sources, in a stable order.
 
     Returns ``(sources, skipped)``: ``skipped`` lists each file in a folder that is not taken, with why (unsupported
@@ -67,8 +68,13 @@ def collect_photos(paths: Iterable[str | os.PathLike], exclude: str | os.PathLik
             if suffix in SUPPORTED_SUFFIXES:
                 sources.append(Source(f, PurePosixPath(*rel.parts)))
             elif suffix not in _SIDECARS:
-                skipped.append((f, f"{f}: skipped: {suffix or 'no suffix'} is not a format photo-guard can protect "
-                                   f"within budget ({', '.join(SUPPORTED_SUFFIXES)})"))
+                skipped.append(
+                    (
+                        f,
+                        f"{f}: skipped: {suffix or 'no suffix'} is not a format photo-guard can protect "
+                        f"within budget ({', '.join(SUPPORTED_SUFFIXES)})",
+                    )
+                )
     return sources, skipped
 
 
@@ -92,8 +98,13 @@ class Manifest:
 
     def done(self, rel: str, source_key: str, params: dict) -> bool:
         entry = self.data["photos"].get(rel)
-        return bool(entry and not entry.get("pending") and entry["source_key"] == source_key
-                    and entry["params"] == params and (self.path.parent / rel).exists())
+        return bool(
+            entry
+            and not entry.get("pending")
+            and entry["source_key"] == source_key
+            and entry["params"] == params
+            and (self.path.parent / rel).exists()
+        )
 
     def owns(self, rel: str) -> bool:
         """Whether the file at ``rel`` was written by photo-guard (so replacing it loses nothing of the user's)."""
@@ -135,8 +146,14 @@ class _Job:
     key: str
 
 
-def _plan(sources: list[Source], out_dir: Path | None, in_place: bool, params: dict,
-          manifests: dict[Path, Manifest], report: BatchReport) -> list[_Job]:
+def _plan(
+    sources: list[Source],
+    out_dir: Path | None,
+    in_place: bool,
+    params: dict,
+    manifests: dict[Path, Manifest],
+    report: BatchReport,
+) -> list[_Job]:
     """Where each source goes; what is already done; what would collide or overwrite a file that is not ours."""
     jobs, claimed = [], {}
     for src in sources:
@@ -150,24 +167,41 @@ def _plan(sources: list[Source], out_dir: Path | None, in_place: bool, params: d
             report.failed.append((src.path, f"{src.path}: cannot read ({exc.strerror or exc})"))
             continue
         if dest in claimed:
-            report.failed.append((src.path, f"{src.path}: not written: {claimed[dest]} also goes to {dest}; protect "
-                                            "the two into different output folders"))
+            report.failed.append(
+                (
+                    src.path,
+                    f"{src.path}: not written: {claimed[dest]} also goes to {dest}; protect "
+                    "the two into different output folders",
+                )
+            )
             continue
         claimed[dest] = src.path
         if manifest.done(rel, key, params):
             report.skipped.append(src.path)
             continue
         if not in_place and dest.exists() and not manifest.owns(rel):
-            report.failed.append((src.path, f"{src.path}: not written: {dest} exists and was not written by "
-                                            "photo-guard (remove it or choose another output folder)"))
+            report.failed.append(
+                (
+                    src.path,
+                    f"{src.path}: not written: {dest} exists and was not written by "
+                    "photo-guard (remove it or choose another output folder)",
+                )
+            )
             continue
         jobs.append(_Job(src, root, dest, key))
     return jobs
 
 
-def protect_files(files: list[Path] | list[Source], out_dir: Path | None, config: ProtectConfig, in_place: bool = False,
-                  strip_gps: bool = False, set_size: int = 16, on_photo: Callable[[Path], None] | None = None,
-                  backup: bool = True) -> BatchReport:
+def protect_files(
+    files: list[Path] | list[Source],
+    out_dir: Path | None,
+    config: ProtectConfig,
+    in_place: bool = False,
+    strip_gps: bool = False,
+    set_size: int = 16,
+    on_photo: Callable[[Path], None] | None = None,
+    backup: bool = True,
+) -> BatchReport:
     """Protect ``files`` as one owner's set (in sets of ``set_size``), writing to ``out_dir`` (or in place).
 
     ``files`` are :class:`Source` s from :func:`collect_photos` (mirrored tree) or plain paths (kept by name).
@@ -183,14 +217,23 @@ def protect_files(files: list[Path] | list[Source], out_dir: Path | None, config
             clean_stale_temps(folder)
     jobs = _plan(sources, out_dir, in_place, params, manifests, report)
     for start in range(0, len(jobs), set_size):
-        _protect_chunk(jobs[start:start + set_size], config, params, manifests, report, strip_gps, in_place, backup,
-                       on_photo)
+        _protect_chunk(
+            jobs[start : start + set_size], config, params, manifests, report, strip_gps, in_place, backup, on_photo
+        )
     return report
 
 
-def _protect_chunk(chunk: list[_Job], config: ProtectConfig, params: dict, manifests: dict[Path, Manifest],
-                   report: BatchReport, strip_gps: bool, in_place: bool, backup: bool,
-                   on_photo: Callable[[Path], None] | None) -> None:
+def _protect_chunk(
+    chunk: list[_Job],
+    config: ProtectConfig,
+    params: dict,
+    manifests: dict[Path, Manifest],
+    report: BatchReport,
+    strip_gps: bool,
+    in_place: bool,
+    backup: bool,
+    on_photo: Callable[[Path], None] | None,
+) -> None:
     jobs, photos = [], []
     for job in chunk:
         try:
@@ -216,8 +259,11 @@ def _protect_chunk(chunk: list[_Job], config: ProtectConfig, params: dict, manif
             manifests[job.root].record(rel, None)
     # Budget and shift are measured on the files as written (8-bit, the format's own compression).
     decoded = [read_photo(out).pixels for *_, out in written]
-    stats = measure([w[1].pixels for w in written], decoded, encoders, config.work_size,
-                    resolve(config.device)) if written else []
+    stats = (
+        measure([w[1].pixels for w in written], decoded, encoders, config.work_size, resolve(config.device))
+        if written
+        else []
+    )
     for (job, photo, out), st in zip(written, stats):
         budget = config.eps * 255 + 1.0  # one level of 8-bit rounding
         if is_lossy(photo):
@@ -231,14 +277,20 @@ def _protect_chunk(chunk: list[_Job], config: ProtectConfig, params: dict, manif
                 out.unlink(missing_ok=True)
             elif backup and kept.exists():
                 os.replace(kept, out)  # the original back where it was
-            report.failed.append((job.source.path, f"{job.source.path}: not kept: the written {photo.format} is "
-                                                   f"{st['linf_255']:.1f}/255 from the original, over the "
-                                                   f"{budget:.1f}/255 budget"))
+            report.failed.append(
+                (
+                    job.source.path,
+                    f"{job.source.path}: not kept: the written {photo.format} is "
+                    f"{st['linf_255']:.1f}/255 from the original, over the "
+                    f"{budget:.1f}/255 budget",
+                )
+            )
             manifests[job.root].record(out.relative_to(job.root).as_posix(), None)
             continue
         rel = out.relative_to(job.root).as_posix()
-        manifests[job.root].record(rel, {"source_key": job.key, "output_sha256": sha256_file(out), "params": params,
-                                         **st})
+        manifests[job.root].record(
+            rel, {"source_key": job.key, "output_sha256": sha256_file(out), "params": params, **st}
+        )
         report.protected.append(out)
         if on_photo:
             on_photo(out)

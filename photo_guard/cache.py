@@ -1,4 +1,5 @@
-"""Where converted models are cached: ``$PHOTO_GUARD_CACHE``, else ``$XDG_CACHE_HOME/photo_guard``, else ``~/.cache/photo_guard``."""
+"""Where converted models are cached: ``$PHOTO_GUARD_CACHE``, else ``$XDG_CACHE_HOME/photo_guard``, else
+``~/.cache/photo_guard``."""
 
 from __future__ import annotations
 
@@ -9,7 +10,10 @@ __all__ = ["cache_dir"]
 
 
 def cache_dir() -> Path:
-    root = os.environ.get("PHOTO_GUARD_CACHE") or Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "photo_guard"
+    root = (
+        os.environ.get("PHOTO_GUARD_CACHE")
+        or Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "photo_guard"
+    )
     path = Path(root)
     path.mkdir(parents=True, exist_ok=True)
     return path

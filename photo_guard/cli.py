@@ -26,9 +26,16 @@ def _rank_world() -> tuple[int, int]:
 @click.option("-o", "--out", "out_dir", type=click.Path(file_okay=False), help="Output folder (names are kept).")
 @click.option("--in-place", is_flag=True, help="Replace the originals (a .orig backup of each is kept).")
 @click.option("--no-backup", is_flag=True, help="With --in-place, keep no .orig copy (for exported copies).")
-@click.option("--strength", type=click.Choice(["low", "default", "strong"]), default="default", show_default=True,
-              help="Budget ε = 4, 8 or 16 /255.")
-@click.option("--encoders", default="sface,efficientnet_lite0", show_default=True, help="Comma-separated encoder ensemble.")
+@click.option(
+    "--strength",
+    type=click.Choice(["low", "default", "strong"]),
+    default="default",
+    show_default=True,
+    help="Budget ε = 4, 8 or 16 /255.",
+)
+@click.option(
+    "--encoders", default="sface,efficientnet_lite0", show_default=True, help="Comma-separated encoder ensemble."
+)
 @click.option("--steps", default=40, show_default=True)
 @click.option("--strip-gps", is_flag=True, help="Drop GPS position from EXIF (other EXIF is kept).")
 @click.option("--device", default="auto", show_default=True)
@@ -46,11 +53,21 @@ def protect(paths, out_dir, in_place, no_backup, strength, encoders, steps, stri
     files, ignored = collect_photos(paths, exclude=out_dir)
     rank, world = _rank_world()
     files = files[rank::world]  # under torchrun each process takes its share
-    cfg = ProtectConfig(strength=strength, steps=steps, encoders=tuple(e for e in encoders.split(",") if e), device=device)
+    cfg = ProtectConfig(
+        strength=strength, steps=steps, encoders=tuple(e for e in encoders.split(",") if e), device=device
+    )
     bar = tqdm(total=len(files), unit="photo", disable=rank != 0 or not files)
     try:
-        report = protect_files(files, Path(out_dir) if out_dir else None, cfg, in_place=in_place, strip_gps=strip_gps,
-                               set_size=set_size, on_photo=lambda _: bar.update(1), backup=not no_backup)
+        report = protect_files(
+            files,
+            Path(out_dir) if out_dir else None,
+            cfg,
+            in_place=in_place,
+            strip_gps=strip_gps,
+            set_size=set_size,
+            on_photo=lambda _: bar.update(1),
+            backup=not no_backup,
+        )
     except EncoderUnavailable as exc:
         raise click.ClickException(str(exc)) from None
     bar.update(len(report.skipped))
@@ -60,9 +77,11 @@ def protect(paths, out_dir, in_place, no_backup, strength, encoders, steps, stri
             click.echo(message, err=True)
     for _, message in report.failed:
         click.echo(f"error: {message}", err=True)
-    click.echo(f"protected {len(report.protected)}, skipped {len(report.skipped)} already done, failed {len(report.failed)}"
-               + (f", {len(ignored)} not photos it can protect (listed above)" if ignored and rank == 0 else "")
-               + (f"; outputs in {Path(out_dir).resolve()}" if out_dir else ""))
+    click.echo(
+        f"protected {len(report.protected)}, skipped {len(report.skipped)} already done, failed {len(report.failed)}"
+        + (f", {len(ignored)} not photos it can protect (listed above)" if ignored and rank == 0 else "")
+        + (f"; outputs in {Path(out_dir).resolve()}" if out_dir else "")
+    )
     sys.exit(min(len(report.failed), 100))
 
 
@@ -81,7 +100,9 @@ def verify(protected, original, encoders) -> None:
     except PhotoError as exc:
         raise click.ClickException(str(exc)) from None
     if a.shape != b.shape:
-        raise click.ClickException(f"{protected}: size {tuple(b.shape[-2:])} differs from the original's {tuple(a.shape[-2:])}")
+        raise click.ClickException(
+            f"{protected}: size {tuple(b.shape[-2:])} differs from the original's {tuple(a.shape[-2:])}"
+        )
     (stats,) = measure([a], [b], [build_encoder(n) for n in encoders.split(",")])
     click.echo(f"L-inf: {stats['linf_255']:.1f}/255  PSNR: {stats['psnr']:.2f} dB  SSIM: {stats['ssim']:.4f}")
     for name, shift in stats["encoders"].items():
@@ -115,17 +136,28 @@ def watch(inbox, outbox, strength, encoders, settle, device) -> None:
     cfg = ProtectConfig(strength=strength, encoders=tuple(encoders.split(",")), device=device)
     click.echo(f"watching {Path(inbox).resolve()} -> {Path(outbox).resolve()} (Ctrl-C to stop)")
     try:
-        run_watch(Path(inbox), Path(outbox), cfg, settle=settle,
-                  on_done=lambda r: click.echo(f"protected {len(r.protected)}, failed {len(r.failed)}"))
+        run_watch(
+            Path(inbox),
+            Path(outbox),
+            cfg,
+            settle=settle,
+            on_done=lambda r: click.echo(f"protected {len(r.protected)}, failed {len(r.failed)}"),
+        )
     except KeyboardInterrupt:
         click.echo("stopped")
 
 
 @cli.command()
-@click.option("--data", required=True, type=click.Path(exists=True, file_okay=False),
-              help="One folder of photos per identity (e.g. ../shared/data/lfw10).")
+@click.option(
+    "--data",
+    required=True,
+    type=click.Path(exists=True, file_okay=False),
+    help="One folder of photos per identity (e.g. ../shared/data/lfw10).",
+)
 @click.option("--json", "json_out", type=click.Path(dir_okay=False), help="Write every number here.")
-@click.option("--report", "report_dir", type=click.Path(file_okay=False), help="Write report.md, results.json, figures.")
+@click.option(
+    "--report", "report_dir", type=click.Path(file_okay=False), help="Write report.md, results.json, figures."
+)
 @click.option("--cache", type=click.Path(file_okay=False), help="Keep protected sets here; a rerun resumes from them.")
 @click.option("--people", default=20, show_default=True)
 @click.option("--train", default=5, show_default=True, help="Shared (training) photos per identity.")
@@ -135,11 +167,29 @@ def watch(inbox, outbox, strength, encoders, settle, device) -> None:
 @click.option("--steps", default=40, show_default=True)
 @click.option("--encoders", default="sface,efficientnet_lite0", show_default=True, help="Ensemble protected against.")
 @click.option("--attackers", default="sface,efficientnet_lite0", show_default=True, help="Encoders the attacker uses.")
-@click.option("--targets", default="anchor", show_default=True,
-              help="DP2-VL targets compared with the antithetical one at default strength (comma-separated; '' for none).")
+@click.option(
+    "--targets",
+    default="anchor",
+    show_default=True,
+    help="DP2-VL targets compared with the antithetical one at default strength (comma-separated; '' for none).",
+)
 @click.option("--device", default="cpu", show_default=True)
-def evaluate(data, json_out, report_dir, cache, people, train, queries, labels, draws, steps, encoders, attackers,
-             targets, device) -> None:
+def evaluate(
+    data,
+    json_out,
+    report_dir,
+    cache,
+    people,
+    train,
+    queries,
+    labels,
+    draws,
+    steps,
+    encoders,
+    attackers,
+    targets,
+    device,
+) -> None:
     """Simulate a scraper fine-tuning on protected photos; report how much affiliation leaks to clean photos."""
     import json
     import logging
@@ -150,9 +200,18 @@ def evaluate(data, json_out, report_dir, cache, people, train, queries, labels, 
     from .evaluate_report import markdown, write_report
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
-    cfg = EvalConfig(people=people, train=train, queries=queries, labels=labels, draws=draws, steps=steps,
-                     ensemble=tuple(encoders.split(",")), attackers=tuple(attackers.split(",")),
-                     targets=tuple(t for t in targets.split(",") if t), device=device)
+    cfg = EvalConfig(
+        people=people,
+        train=train,
+        queries=queries,
+        labels=labels,
+        draws=draws,
+        steps=steps,
+        ensemble=tuple(encoders.split(",")),
+        attackers=tuple(attackers.split(",")),
+        targets=tuple(t for t in targets.split(",") if t),
+        device=device,
+    )
     try:
         ev = run_evaluation(Path(data), cfg, cache=Path(cache) if cache else None)
     except (ValueError, EncoderUnavailable) as exc:

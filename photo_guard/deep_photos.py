@@ -62,9 +62,9 @@ def _to_u16(rgb: np.ndarray, source: Path, channels: int) -> np.ndarray:
 def _chunks(data: bytes) -> list[tuple[bytes, bytes]]:
     out, pos = [], 8
     while pos + 8 <= len(data):
-        (length,) = struct.unpack(">I", data[pos:pos + 4])
-        kind = data[pos + 4:pos + 8]
-        out.append((kind, data[pos + 8:pos + 8 + length]))
+        (length,) = struct.unpack(">I", data[pos : pos + 4])
+        kind = data[pos + 4 : pos + 8]
+        out.append((kind, data[pos + 8 : pos + 8 + length]))
         pos += 12 + length
     return out
 
@@ -81,7 +81,7 @@ def write_deep_png(rgb: np.ndarray, source: Path, out: Path, channels: int, exif
     colour_type = {1: 0, 3: 2, 4: 6}[channels]
     rows = pixels.reshape(h, -1).astype(">u2").tobytes()
     stride = len(rows) // h
-    raw = b"".join(b"\x00" + rows[i * stride:(i + 1) * stride] for i in range(h))
+    raw = b"".join(b"\x00" + rows[i * stride : (i + 1) * stride] for i in range(h))
     ancillary = [(k, b) for k, b in _chunks(source.read_bytes()) if k not in _CRITICAL]
     if exif is not None:
         ancillary = [(k, b) for k, b in ancillary if k != b"eXIf"] + ([(b"eXIf", exif)] if exif else [])
@@ -101,11 +101,21 @@ def write_deep_tiff(rgb: np.ndarray, source: Path, out: Path, channels: int) -> 
     with tifffile.TiffFile(source) as tif:
         page = tif.pages[0]
         tags = {t.name: t.value for t in page.tags.values()}
-    extratags = [(34675, "B", len(tags["InterColorProfile"]), tags["InterColorProfile"], True)] \
-        if "InterColorProfile" in tags else []
+    extratags = (
+        [(34675, "B", len(tags["InterColorProfile"]), tags["InterColorProfile"], True)]
+        if "InterColorProfile" in tags
+        else []
+    )
     resolution = (tags["XResolution"], tags["YResolution"]) if "XResolution" in tags else None
-    tifffile.imwrite(out, pixels, photometric="minisblack" if channels == 1 else "rgb",
-                     extrasamples=("unassalpha",) if channels == 4 else None,
-                     compression=page.compression if page.compression != 1 else None,
-                     resolution=resolution, resolutionunit=tags.get("ResolutionUnit"),
-                     description=tags.get("ImageDescription"), extratags=extratags, metadata=None)
+    tifffile.imwrite(
+        out,
+        pixels,
+        photometric="minisblack" if channels == 1 else "rgb",
+        extrasamples=("unassalpha",) if channels == 4 else None,
+        compression=page.compression if page.compression != 1 else None,
+        resolution=resolution,
+        resolutionunit=tags.get("ResolutionUnit"),
+        description=tags.get("ImageDescription"),
+        extratags=extratags,
+        metadata=None,
+    )

@@ -19,9 +19,9 @@ import logging
 import random
 import statistics
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Callable, Sequence
 
 import numpy as np
 import torch
@@ -37,8 +37,18 @@ from .faces import face_alignments
 from .photo_io import load_rgb
 from .protect import ProtectConfig, protect_set
 
-__all__ = ["EvalConfig", "ProtectRun", "Evaluation", "Task", "POSTPROCESS", "sample_task", "train_head", "leakage",
-           "run_evaluation", "goals"]
+__all__ = [
+    "EvalConfig",
+    "ProtectRun",
+    "Evaluation",
+    "Task",
+    "POSTPROCESS",
+    "sample_task",
+    "train_head",
+    "leakage",
+    "run_evaluation",
+    "goals",
+]
 
 log = logging.getLogger(__name__)
 
@@ -86,7 +96,9 @@ class ProtectRun:
 
     @property
     def name(self) -> str:
-        return f"{'+'.join(self.ensemble)}@{self.strength}" + ("" if self.target == "antithetical" else f"/{self.target}")
+        return f"{'+'.join(self.ensemble)}@{self.strength}" + (
+            "" if self.target == "antithetical" else f"/{self.target}"
+        )
 
 
 @dataclass
@@ -106,8 +118,10 @@ def sample_task(data: Path, cfg: EvalConfig) -> Task:
     usable = [(d, sorted(f for f in d.iterdir() if f.suffix.lower() in exts)) for d in folders]
     usable = [(d, fs) for d, fs in usable if len(fs) > cfg.train]
     if len(usable) < cfg.people:
-        raise ValueError(f"{data}: {len(usable)} identity folders with more than {cfg.train} photos; "
-                         f"the simulation needs {cfg.people}")
+        raise ValueError(
+            f"{data}: {len(usable)} identity folders with more than {cfg.train} photos; "
+            f"the simulation needs {cfg.people}"
+        )
     rng = random.Random(cfg.seed)
     chosen = sorted(rng.sample(usable, cfg.people), key=lambda t: t[0].name)
     task = Task([d.name for d, _ in chosen], [], [])
@@ -115,7 +129,7 @@ def sample_task(data: Path, cfg: EvalConfig) -> Task:
         files = files[:]
         rng.shuffle(files)
         task.train_files.append(files[: cfg.train])
-        task.query_files.append(files[cfg.train: cfg.train + cfg.queries])
+        task.query_files.append(files[cfg.train : cfg.train + cfg.queries])
     for _ in range(cfg.draws):
         labels = [i % cfg.labels for i in range(cfg.people)]
         rng.shuffle(labels)
@@ -139,6 +153,7 @@ def _jpeg(quality: int) -> Callable[[Image.Image], Image.Image]:
         buf = io.BytesIO()
         im.save(buf, "JPEG", quality=quality)
         return Image.open(io.BytesIO(buf.getvalue()))
+
     return f
 
 
@@ -147,7 +162,9 @@ def _resize(scale: float) -> Callable[[Image.Image], Image.Image]:
 
 
 POSTPROCESS: dict[str, Callable[[Image.Image], Image.Image]] = {
-    "jpeg50": _jpeg(50), "jpeg75": _jpeg(75), "jpeg90": _jpeg(90),
+    "jpeg50": _jpeg(50),
+    "jpeg75": _jpeg(75),
+    "jpeg90": _jpeg(90),
     "resize0.5": _resize(0.5),
     "blur": lambda im: im.filter(ImageFilter.GaussianBlur(1.0)),
     # a phone screenshot of the photo shown smaller, shared again as JPEG
@@ -166,8 +183,9 @@ def postprocess(images: ImageSet, name: str | None) -> ImageSet:
 # --- the attacker's heads ------------------------------------------------------------------------------------------
 
 
-def train_head(features: Tensor, labels: Tensor, classes: int, kind: str = "linear", epochs: int = 300,
-               seed: int = 0) -> nn.Module:
+def train_head(
+    features: Tensor, labels: Tensor, classes: int, kind: str = "linear", epochs: int = 300, seed: int = 0
+) -> nn.Module:
     """Fit a head on frozen features ``[N, D]`` (L2-normalised inside) to ``labels [N]``, full batch, Adam."""
     torch.manual_seed(seed)
     d = features.shape[1]
@@ -187,8 +205,15 @@ def train_head(features: Tensor, labels: Tensor, classes: int, kind: str = "line
     return head.eval()
 
 
-def leakage(train_x: Tensor, train_id: Tensor, query_x: Tensor, query_id: Tensor, affiliations: Sequence[Sequence[int]],
-            classes: int, kind: str) -> tuple[float, float]:
+def leakage(
+    train_x: Tensor,
+    train_id: Tensor,
+    query_x: Tensor,
+    query_id: Tensor,
+    affiliations: Sequence[Sequence[int]],
+    classes: int,
+    kind: str,
+) -> tuple[float, float]:
     """Mean accuracy over the affiliation draws of a head trained on ``train_x`` and asked about ``query_x``, and the
     same for an attacker who knows the training photos were pushed to the opposite side and answers with the head's
     *least* likely class. ``*_id`` give each row's identity index; a draw maps identity index -> affiliation label."""
@@ -211,7 +236,7 @@ def embed_images(encoder: Encoder, images: ImageSet, batch: int = 32) -> Tensor:
     out = []
     with torch.inference_mode():
         for i in range(0, len(images), batch):
-            chunk = images[i:i + batch]
+            chunk = images[i : i + batch]
             groups: dict[tuple, list[int]] = {}
             for j, x in enumerate(chunk):
                 groups.setdefault(tuple(x.shape), []).append(j)
@@ -225,12 +250,24 @@ def embed_images(encoder: Encoder, images: ImageSet, batch: int = 32) -> Tensor:
     return torch.stack(out).cpu()
 
 
-def protected_sets(sets: list[ImageSet], names: list[str], run: ProtectRun, cfg: EvalConfig,
-                   encoders: dict[str, Encoder], cache: Path | None) -> tuple[list[ImageSet], float]:
+def protected_sets(
+    sets: list[ImageSet],
+    names: list[str],
+    run: ProtectRun,
+    cfg: EvalConfig,
+    encoders: dict[str, Encoder],
+    cache: Path | None,
+) -> tuple[list[ImageSet], float]:
     """Each identity's set protected together (loaded from ``cache`` when there); returns the sets and the seconds
     per photo this call spent protecting (0 when everything came from the cache)."""
-    pcfg = ProtectConfig(strength=run.strength, steps=cfg.steps, encoders=run.ensemble, target=run.target,
-                         seed=cfg.seed, device=cfg.device)
+    pcfg = ProtectConfig(
+        strength=run.strength,
+        steps=cfg.steps,
+        encoders=run.ensemble,
+        target=run.target,
+        seed=cfg.seed,
+        device=cfg.device,
+    )
     encs = [encoders[e] for e in run.ensemble]
     anchor = _anchors(encs, sets[0][0], cfg.seed) if run.target == "anchor" else None
     folder = cache / run.name.replace("/", "_") / f"steps{cfg.steps}_seed{cfg.seed}" if cache else None
@@ -258,8 +295,10 @@ def _anchors(encoders: Sequence[Encoder], example: Tensor, seed: int) -> dict[st
     common region, so neither the identity nor its opposite can be read from where a set lands."""
     g = torch.Generator().manual_seed(seed)
     with torch.inference_mode():
-        dims = {e.name: e.embed(example[None], None if not e.face else face_alignments(example[None])[0]).shape[-1]
-                for e in encoders}
+        dims = {
+            e.name: e.embed(example[None], None if not e.face else face_alignments(example[None])[0]).shape[-1]
+            for e in encoders
+        }
     return {n: F.normalize(torch.randn(d, generator=g), dim=0) for n, d in dims.items()}
 
 
@@ -285,14 +324,17 @@ class _Attack:
 
 def _mix(clean: list[ImageSet], protected: list[ImageSet], ratio: float) -> list[ImageSet]:
     """The first ``round(ratio · n)`` photos of each set protected, the rest clean."""
-    return [p[: round(ratio * len(c))] + c[round(ratio * len(c)):] for c, p in zip(clean, protected)]
+    return [p[: round(ratio * len(c))] + c[round(ratio * len(c)) :] for c, p in zip(clean, protected)]
 
 
 def _quality(clean: list[ImageSet], protected: list[ImageSet]) -> dict:
     a = torch.stack([x for s in clean for x in s])
     b = torch.stack([x for s in protected for x in s])
-    return {"psnr": float(psnr(b, a, 1.0).mean()), "ssim": float(ssim(b, a, 1.0).mean()),
-            "linf_255": float((b - a).abs().amax() * 255)}
+    return {
+        "psnr": float(psnr(b, a, 1.0).mean()),
+        "ssim": float(ssim(b, a, 1.0).mean()),
+        "linf_255": float((b - a).abs().amax() * 255),
+    }
 
 
 @dataclass
@@ -304,8 +346,13 @@ class Evaluation:
     examples: list[tuple[Tensor, Tensor]]
 
 
-def run_evaluation(data: Path, cfg: EvalConfig | None = None, cache: Path | None = None,
-                   encoders: dict[str, Encoder] | None = None, examples: int = 3) -> Evaluation:
+def run_evaluation(
+    data: Path,
+    cfg: EvalConfig | None = None,
+    cache: Path | None = None,
+    encoders: dict[str, Encoder] | None = None,
+    examples: int = 3,
+) -> Evaluation:
     """Run every experiment on the identity folders under ``data``."""
     cfg = cfg or EvalConfig()
     task = sample_task(data, cfg)
@@ -319,8 +366,14 @@ def run_evaluation(data: Path, cfg: EvalConfig | None = None, cache: Path | None
     runs, prot = {}, {}
     for name, run in cfg.protect_runs().items():
         prot[name], sec = protected_sets(clean, task.identities, run, cfg, encs, cache)
-        runs[name] = {"ensemble": list(run.ensemble), "strength": run.strength, "target": run.target,
-                      "experiment": run.experiment, "seconds_per_photo": sec, **_quality(clean, prot[name])}
+        runs[name] = {
+            "ensemble": list(run.ensemble),
+            "strength": run.strength,
+            "target": run.target,
+            "experiment": run.experiment,
+            "seconds_per_photo": sec,
+            **_quality(clean, prot[name]),
+        }
     main = ProtectRun(cfg.ensemble).name
     rows = []
 
@@ -334,26 +387,65 @@ def run_evaluation(data: Path, cfg: EvalConfig | None = None, cache: Path | None
 
         def row(experiment: str, run: str, head: str, variant: str, make_sets, baseline: float, **extra) -> None:
             acc, inverted = leak(variant, make_sets, head)
-            rows.append({"experiment": experiment, "run": run, "attacker": attacker, "head": head,
-                         "white_box": attacker in runs[run]["ensemble"], "clean_acc": baseline, "protected_acc": acc,
-                         "protected_inverted_acc": inverted, **extra})
+            rows.append(
+                {
+                    "experiment": experiment,
+                    "run": run,
+                    "attacker": attacker,
+                    "head": head,
+                    "white_box": attacker in runs[run]["ensemble"],
+                    "clean_acc": baseline,
+                    "protected_acc": acc,
+                    "protected_inverted_acc": inverted,
+                    **extra,
+                }
+            )
 
         for head in cfg.heads:
             base = leak("clean", lambda: clean, head)[0]
             for run, r in runs.items():
-                row(r["experiment"], run, head, run, lambda run=run: prot[run], base, strength=r["strength"],
-                    target=r["target"])
+                row(
+                    r["experiment"],
+                    run,
+                    head,
+                    run,
+                    lambda run=run: prot[run],
+                    base,
+                    strength=r["strength"],
+                    target=r["target"],
+                )
             for ratio in cfg.ratios:
-                row("ratio", main, head, f"ratio {ratio}", lambda ratio=ratio: _mix(clean, prot[main], ratio), base,
-                    ratio=ratio)
+                row(
+                    "ratio",
+                    main,
+                    head,
+                    f"ratio {ratio}",
+                    lambda ratio=ratio: _mix(clean, prot[main], ratio),
+                    base,
+                    ratio=ratio,
+                )
             for pp in cfg.postprocess:
                 pp_base = leak(f"clean {pp}", lambda pp=pp: postprocess_sets(clean, pp), head)[0]
-                row("postprocess", main, head, f"{main} {pp}", lambda pp=pp: postprocess_sets(prot[main], pp), pp_base,
-                    postprocess=pp)
+                row(
+                    "postprocess",
+                    main,
+                    head,
+                    f"{main} {pp}",
+                    lambda pp=pp: postprocess_sets(prot[main], pp),
+                    pp_base,
+                    postprocess=pp,
+                )
             log.info("attacker %s/%s done", attacker, head)
-    results = {"config": asdict(cfg), "chance": 1 / cfg.labels, "identities": task.identities,
-               "train_photos": sum(map(len, task.train_files)), "query_photos": len(queries),
-               "runs": runs, "rows": rows, "goals": goals(rows, cfg)}
+    results = {
+        "config": asdict(cfg),
+        "chance": 1 / cfg.labels,
+        "identities": task.identities,
+        "train_photos": sum(map(len, task.train_files)),
+        "query_photos": len(queries),
+        "runs": runs,
+        "rows": rows,
+        "goals": goals(rows, cfg),
+    }
     return Evaluation(results, [(clean[i][0], prot[main][i][0]) for i in range(min(examples, cfg.people))])
 
 
@@ -371,20 +463,33 @@ def goals(rows: list[dict], cfg: EvalConfig) -> dict:
         key = f"{r['attacker']}/{r['head']}"
         if r["experiment"] == "target" or (r["experiment"] == "strength" and r["strength"] == "default"):
             key += "" if r["run"] == main else f" ({r['run']})"
-            out["white_box"][key] = {"protected_acc": r["protected_acc"], "clean_acc": r["clean_acc"],
-                                     "met": abs(r["protected_acc"] - chance) <= 0.10,
-                                     "inverted_acc": r["protected_inverted_acc"],
-                                     "inverted_met": abs(r["protected_inverted_acc"] - chance) <= 0.10}
+            out["white_box"][key] = {
+                "protected_acc": r["protected_acc"],
+                "clean_acc": r["clean_acc"],
+                "met": abs(r["protected_acc"] - chance) <= 0.10,
+                "inverted_acc": r["protected_inverted_acc"],
+                "inverted_met": abs(r["protected_inverted_acc"] - chance) <= 0.10,
+            }
         elif r["experiment"] == "ensemble" and not r["white_box"]:
             halfway = r["clean_acc"] - (r["clean_acc"] - chance) / 2
-            out["transfer"][f"{key} vs {r['run']}"] = {"protected_acc": r["protected_acc"], "clean_acc": r["clean_acc"],
-                                                       "needed": halfway, "met": r["protected_acc"] <= halfway}
-    protection = {f"{r['attacker']}/{r['head']}": r["clean_acc"] - r["protected_acc"] for r in rows
-                  if r["experiment"] == "strength" and r["run"] == main}
+            out["transfer"][f"{key} vs {r['run']}"] = {
+                "protected_acc": r["protected_acc"],
+                "clean_acc": r["clean_acc"],
+                "needed": halfway,
+                "met": r["protected_acc"] <= halfway,
+            }
+    protection = {
+        f"{r['attacker']}/{r['head']}": r["clean_acc"] - r["protected_acc"]
+        for r in rows
+        if r["experiment"] == "strength" and r["run"] == main
+    }
     for r in rows:
         if r["experiment"] == "postprocess" and r["postprocess"] in ("jpeg75", "resize0.5"):
             key = f"{r['attacker']}/{r['head']}"
             kept = r["clean_acc"] - r["protected_acc"]
             out["postprocess"][f"{key} {r['postprocess']}"] = {
-                "protection": protection[key], "protection_after": kept, "met": protection[key] - kept <= 0.10}
+                "protection": protection[key],
+                "protection_after": kept,
+                "met": protection[key] - kept <= 0.10,
+            }
     return out

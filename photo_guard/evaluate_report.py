@@ -17,7 +17,8 @@ HEAD_NAMES = {"linear": "linear probe", "mlp": "2-layer MLP"}
 
 
 def write_report(ev: Evaluation, out_dir: Path, command: str = "") -> list[Path]:
-    """``report.md``, ``results.json``, ``leakage.png`` and ``before_after.png`` under ``out_dir``; returns the paths."""
+    """``report.md``, ``results.json``, ``leakage.png`` and ``before_after.png`` under ``out_dir``; returns the
+    paths."""
     out_dir.mkdir(parents=True, exist_ok=True)
     paths = [out_dir / "results.json", out_dir / "report.md", out_dir / "leakage.png", out_dir / "before_after.png"]
     with atomic_output(paths[0]) as tmp:
@@ -42,8 +43,9 @@ def markdown(res: dict, command: str = "") -> str:
     lines = [
         "# photo_guard: the fine-tuning attack simulation",
         "",
-        f"{len(res['identities'])} LFW identities, each given a secret affiliation (one of {cfg['labels']}, balanced; "
-        f"{cfg['draws']} independent draws averaged). Per identity {cfg['train']} photos are shared (protected together "
+        f"{len(res['identities'])} LFW identities, each given a secret affiliation (one of {cfg['labels']}, "
+        f"balanced; {cfg['draws']} independent draws averaged). Per identity {cfg['train']} photos are shared "
+        "(protected together "
         f"as one owner's set); up to {cfg['queries']} other clean photos per identity are the attacker's questions "
         f"({res['train_photos']} training and {res['query_photos']} question photos). The attacker trains a head on "
         f"frozen encoder features of the shared photos and predicts the affiliation of the questions. Leakage = its "
@@ -53,32 +55,52 @@ def markdown(res: dict, command: str = "") -> str:
     if command:
         lines += ["Made by:", "", "```", command, "```", ""]
     lines += _goal_lines(res) + _run_table(res) + _strength_table(res) + _ratio_table(res) + _pp_table(res)
-    lines += ["![leakage against protection ratio and strength](leakage.png)", "",
-              "![before/after, difference amplified](before_after.png)", ""]
+    lines += [
+        "![leakage against protection ratio and strength](leakage.png)",
+        "",
+        "![before/after, difference amplified](before_after.png)",
+        "",
+    ]
     return "\n".join(lines)
 
 
 def _goal_lines(res: dict) -> list[str]:
     g = res["goals"]
-    out = ["## Goals", "", "| goal | attacker | leakage clean-trained | protected-trained | needed | result |",
-           "|---|---|---|---|---|---|"]
+    out = [
+        "## Goals",
+        "",
+        "| goal | attacker | leakage clean-trained | protected-trained | needed | result |",
+        "|---|---|---|---|---|---|",
+    ]
     band = f"{_pct(max(0.0, res['chance'] - 0.10))} to {_pct(res['chance'] + 0.10)}"
-    for goal, acc, met in (("white box, default strength, 100 % protected", "protected_acc", "met"),
-                           ("same, attacker answers the least likely class", "inverted_acc", "inverted_met")):
-        out += [f"| {goal} | {key} | {_pct(v['clean_acc'])} | {_pct(v[acc])} | {band} | {_met(v[met])} |"
-                for key, v in g["white_box"].items()]
+    for goal, acc, met in (
+        ("white box, default strength, 100 % protected", "protected_acc", "met"),
+        ("same, attacker answers the least likely class", "inverted_acc", "inverted_met"),
+    ):
+        out += [
+            f"| {goal} | {key} | {_pct(v['clean_acc'])} | {_pct(v[acc])} | {band} | {_met(v[met])} |"
+            for key, v in g["white_box"].items()
+        ]
     for key, v in g["transfer"].items():
-        out.append(f"| transfer (not optimised against) | {key} | {_pct(v['clean_acc'])} | {_pct(v['protected_acc'])} | "
-                   f"≤ {_pct(v['needed'])} | {_met(v['met'])} |")
+        out.append(
+            f"| transfer (not optimised against) | {key} | {_pct(v['clean_acc'])} | {_pct(v['protected_acc'])} | "
+            f"≤ {_pct(v['needed'])} | {_met(v['met'])} |"
+        )
     for key, v in g["postprocess"].items():
-        out.append(f"| post-processing costs ≤ 10 points of protection | {key} | protection {_pct(v['protection'])} | "
-                   f"after: {_pct(v['protection_after'])} | loss ≤ 10 % | {_met(v['met'])} |")
+        out.append(
+            f"| post-processing costs ≤ 10 points of protection | {key} | protection {_pct(v['protection'])} | "
+            f"after: {_pct(v['protection_after'])} | loss ≤ 10 % | {_met(v['met'])} |"
+        )
     return out + [""]
 
 
 def _run_table(res: dict) -> list[str]:
-    out = ["## Protection runs", "", "| run (ensemble@strength) | PSNR dB | SSIM | L-inf /255 | s / photo (2-core CPU) |",
-           "|---|---|---|---|---|"]
+    out = [
+        "## Protection runs",
+        "",
+        "| run (ensemble@strength) | PSNR dB | SSIM | L-inf /255 | s / photo (2-core CPU) |",
+        "|---|---|---|---|---|",
+    ]
     for name, r in res["runs"].items():
         sec = f"{r['seconds_per_photo']:.1f}" if r["seconds_per_photo"] else "cached"
         out.append(f"| {name} | {r['psnr']:.2f} | {r['ssim']:.4f} | {r['linf_255']:.1f} | {sec} |")
@@ -90,23 +112,35 @@ def _rows(res: dict, experiment: str) -> list[dict]:
 
 
 def _strength_table(res: dict) -> list[str]:
-    out = ["## White box and transfer", "",
-           "Every training photo protected. White box: the attacker's encoder was in the ensemble optimised against.", "",
-           "Last column: an attacker who knows the shared photos were pushed to the antithetical side answers with "
-           "the head's least likely class.", "",
-           "| protected with | attacker encoder | head | white box | clean-trained | protected-trained | "
-           "protected-trained, least likely |", "|---|---|---|---|---|---|---|"]
+    out = [
+        "## White box and transfer",
+        "",
+        "Every training photo protected. White box: the attacker's encoder was in the ensemble optimised against.",
+        "",
+        "Last column: an attacker who knows the shared photos were pushed to the antithetical side answers with "
+        "the head's least likely class.",
+        "",
+        "| protected with | attacker encoder | head | white box | clean-trained | protected-trained | "
+        "protected-trained, least likely |",
+        "|---|---|---|---|---|---|---|",
+    ]
     for r in _rows(res, "strength") + _rows(res, "ensemble") + _rows(res, "target"):
-        out.append(f"| {r['run']} | {r['attacker']} | {HEAD_NAMES[r['head']]} | {'yes' if r['white_box'] else 'no'} | "
-                   f"{_pct(r['clean_acc'])} | {_pct(r['protected_acc'])} | {_pct(r['protected_inverted_acc'])} |")
+        out.append(
+            f"| {r['run']} | {r['attacker']} | {HEAD_NAMES[r['head']]} | {'yes' if r['white_box'] else 'no'} | "
+            f"{_pct(r['clean_acc'])} | {_pct(r['protected_acc'])} | {_pct(r['protected_inverted_acc'])} |"
+        )
     return out + [""]
 
 
 def _ratio_table(res: dict) -> list[str]:
     rows = _rows(res, "ratio")
     ratios = sorted({r["ratio"] for r in rows})
-    out = ["## Share of the training photos protected", "",
-           "| attacker | head | " + " | ".join(f"{_pct(x)}" for x in ratios) + " |", "|---|---|" + "---|" * len(ratios)]
+    out = [
+        "## Share of the training photos protected",
+        "",
+        "| attacker | head | " + " | ".join(f"{_pct(x)}" for x in ratios) + " |",
+        "|---|---|" + "---|" * len(ratios),
+    ]
     for key in dict.fromkeys((r["attacker"], r["head"]) for r in rows):
         acc = {r["ratio"]: r["protected_acc"] for r in rows if (r["attacker"], r["head"]) == key}
         out.append(f"| {key[0]} | {HEAD_NAMES[key[1]]} | " + " | ".join(_pct(acc[x]) for x in ratios) + " |")
@@ -114,13 +148,20 @@ def _ratio_table(res: dict) -> list[str]:
 
 
 def _pp_table(res: dict) -> list[str]:
-    out = ["## Post-processing by the attacker before training", "",
-           "Baseline and protected photos go through the same processing; protection = clean-trained minus "
-           "protected-trained leakage.", "",
-           "| processing | attacker | head | clean-trained | protected-trained | protection |", "|---|---|---|---|---|---|"]
+    out = [
+        "## Post-processing by the attacker before training",
+        "",
+        "Baseline and protected photos go through the same processing; protection = clean-trained minus "
+        "protected-trained leakage.",
+        "",
+        "| processing | attacker | head | clean-trained | protected-trained | protection |",
+        "|---|---|---|---|---|---|",
+    ]
     for r in _rows(res, "postprocess"):
-        out.append(f"| {r['postprocess']} | {r['attacker']} | {HEAD_NAMES[r['head']]} | {_pct(r['clean_acc'])} | "
-                   f"{_pct(r['protected_acc'])} | {_pct(r['clean_acc'] - r['protected_acc'])} |")
+        out.append(
+            f"| {r['postprocess']} | {r['attacker']} | {HEAD_NAMES[r['head']]} | {_pct(r['clean_acc'])} | "
+            f"{_pct(r['protected_acc'])} | {_pct(r['clean_acc'] - r['protected_acc'])} |"
+        )
     return out + [""]
 
 

@@ -16,8 +16,10 @@ from torch import Tensor
 
 __all__ = ["ARCFACE_TEMPLATE", "face_alignments", "warp_faces"]
 
-ARCFACE_TEMPLATE = np.array([[38.2946, 51.6963], [73.5318, 51.5014], [56.0252, 71.7366], [41.5493, 92.3655],
-                             [70.7299, 92.2041]], dtype=np.float32)
+ARCFACE_TEMPLATE = np.array(
+    [[38.2946, 51.6963], [73.5318, 51.5014], [56.0252, 71.7366], [41.5493, 92.3655], [70.7299, 92.2041]],
+    dtype=np.float32,
+)
 FACE_SIZE = 112
 
 
@@ -54,7 +56,9 @@ def face_alignments(images: Tensor, min_score: float = 0.6) -> tuple[Tensor, lis
 
     mats, found = [], []
     for img in images:
-        bgr = np.ascontiguousarray((img.detach().permute(1, 2, 0).cpu().numpy()[..., ::-1] * 255).round().astype(np.uint8))
+        bgr = np.ascontiguousarray(
+            (img.detach().permute(1, 2, 0).cpu().numpy()[..., ::-1] * 255).round().astype(np.uint8)
+        )
         h, w = bgr.shape[:2]
         _, faces = _detector(w, h, min_score).detect(bgr)
         if faces is None or len(faces) == 0:
@@ -75,5 +79,6 @@ def warp_faces(images: Tensor, align: Tensor, size: int = FACE_SIZE) -> Tensor:
 
     if size != FACE_SIZE:
         align = align * (size / FACE_SIZE)
-    return kornia.geometry.transform.warp_affine(images, align.to(images), (size, size), mode="bilinear",
-                                                 padding_mode="border", align_corners=False)
+    return kornia.geometry.transform.warp_affine(
+        images, align.to(images), (size, size), mode="bilinear", padding_mode="border", align_corners=False
+    )

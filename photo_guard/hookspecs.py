@@ -34,7 +34,8 @@ def photo_on_import(photos, context):
 
 @hookspec
 def register_encoders(register):
-    """Call ``register(name, factory)`` for each encoder; ``factory()`` returns a :class:`photo_guard.encoders.Encoder`."""
+    """Call ``register(name, factory)`` for each encoder; ``factory()`` returns a
+    :class:`photo_guard.encoders.Encoder`."""
 
 
 @hookspec

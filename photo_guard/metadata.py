@@ -30,8 +30,8 @@ def _header_segments(data: bytes) -> tuple[list[tuple[int, bytes]], bytes]:
             continue
         if marker == _SOS:
             return segments, data[pos:]
-        (length,) = struct.unpack(">H", data[pos + 2:pos + 4])
-        segments.append((marker, data[pos:pos + 2 + length]))
+        (length,) = struct.unpack(">H", data[pos + 2 : pos + 4])
+        segments.append((marker, data[pos : pos + 2 + length]))
         pos += 2 + length
     raise ValueError("JPEG stream without a scan")
 

@@ -23,7 +23,9 @@ STATE_ENV = "PHOTO_GUARD_STATE"
 def state_dir() -> Path:
     """Where the owner's private state lives (created 0700 on first use)."""
     env = os.environ.get(STATE_ENV)
-    base = Path(env) if env else Path(os.environ.get("XDG_STATE_HOME") or Path.home() / ".local" / "state") / "photo_guard"
+    base = (
+        Path(env) if env else Path(os.environ.get("XDG_STATE_HOME") or Path.home() / ".local" / "state") / "photo_guard"
+    )
     base.mkdir(parents=True, exist_ok=True, mode=0o700)
     return base
 

@@ -25,16 +25,32 @@ from guard_core.atomic import atomic_output
 from .deep_photos import is_deep, read_deep, write_deep_png, write_deep_tiff
 from .metadata import jpeg_carry_over, png_text_info
 
-__all__ = ["Photo", "PhotoError", "read_photo", "write_photo", "load_rgb", "sha256_file", "SUPPORTED_SUFFIXES",
-           "is_lossy", "codec_round_trip"]
+__all__ = [
+    "Photo",
+    "PhotoError",
+    "read_photo",
+    "write_photo",
+    "load_rgb",
+    "sha256_file",
+    "SUPPORTED_SUFFIXES",
+    "is_lossy",
+    "codec_round_trip",
+]
 
 SUPPORTED_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".tif", ".tiff", ".heic", ".heif")
 MAX_PIXELS = 200_000_000  # refuse decompression bombs with a clear message
 # Formats written back within budget. GIF (a 256-colour palette) cannot hold a perturbation of a few levels, and an
 # animation would lose every frame but the first: both are refused, never written over budget.
 WRITABLE_FORMATS = ("JPEG", "MPO", "PNG", "WEBP", "TIFF", "HEIF")
-_INVERSE_TRANSPOSE = {2: Image.FLIP_LEFT_RIGHT, 3: Image.ROTATE_180, 4: Image.FLIP_TOP_BOTTOM, 5: Image.TRANSPOSE,
-                      6: Image.ROTATE_90, 7: Image.TRANSVERSE, 8: Image.ROTATE_270}
+_INVERSE_TRANSPOSE = {
+    2: Image.FLIP_LEFT_RIGHT,
+    3: Image.ROTATE_180,
+    4: Image.FLIP_TOP_BOTTOM,
+    5: Image.TRANSPOSE,
+    6: Image.ROTATE_90,
+    7: Image.TRANSVERSE,
+    8: Image.ROTATE_270,
+}
 GPS_IFD = 0x8825
 
 
@@ -83,19 +99,24 @@ def read_photo(path: str | os.PathLike) -> Photo:
         if im.width * im.height > MAX_PIXELS:
             raise PhotoError(f"{path}: {im.width}x{im.height} is too large ({MAX_PIXELS:,} pixels at most)")
         if im.format not in WRITABLE_FORMATS:
-            raise PhotoError(f"{path}: {im.format} photos cannot be protected within budget (a palette or "
-                             "lossy re-encoding moves pixels further than the perturbation); convert it to PNG first")
+            raise PhotoError(
+                f"{path}: {im.format} photos cannot be protected within budget (a palette or "
+                "lossy re-encoding moves pixels further than the perturbation); convert it to PNG first"
+            )
         frames = getattr(im, "n_frames", 1)
         if frames > 1 and im.format != "MPO":  # MPO's extra frames are previews and depth maps, not an animation
-            raise PhotoError(f"{path}: animated or multi-page image ({frames} frames); photo-guard protects still "
-                             "photos only")
+            raise PhotoError(
+                f"{path}: animated or multi-page image ({frames} frames); photo-guard protects still photos only"
+            )
         im.load()
     except PhotoError:
         raise
     except UnidentifiedImageError:
         raise PhotoError(f"{path}: not an image Pillow can read") from None
     except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:
-        raise PhotoError(f"{path}: damaged or truncated image ({str(exc).splitlines()[0] if str(exc) else type(exc).__name__})") from None
+        raise PhotoError(
+            f"{path}: damaged or truncated image ({str(exc).splitlines()[0] if str(exc) else type(exc).__name__})"
+        ) from None
     if is_deep(path, im.format):
         # Processed in stored orientation (16-bit exports rarely carry a rotation); the EXIF goes back unchanged.
         try:
@@ -169,8 +190,14 @@ def codec_round_trip(photo: Photo, pixels: torch.Tensor) -> torch.Tensor:
     return torch.from_numpy(back).permute(2, 0, 1).contiguous()
 
 
-def write_photo(photo: Photo, pixels: torch.Tensor, out_path: str | os.PathLike, strip_gps: bool = False,
-                in_place: bool = False, backup: bool = True) -> Path:
+def write_photo(
+    photo: Photo,
+    pixels: torch.Tensor,
+    out_path: str | os.PathLike,
+    strip_gps: bool = False,
+    in_place: bool = False,
+    backup: bool = True,
+) -> Path:
     """Write protected ``pixels`` (``[3, H, W]`` in [0, 1], display orientation) like ``photo`` was stored.
 
     ``backup`` (in place only) keeps the original as ``<name>.orig``; hosts protecting their own exported copies
@@ -190,7 +217,11 @@ def write_photo(photo: Photo, pixels: torch.Tensor, out_path: str | os.PathLike,
     im = Image.fromarray(u8, "RGB")
     if photo.orientation in _INVERSE_TRANSPOSE:
         im = im.transpose(_INVERSE_TRANSPOSE[photo.orientation])  # back to the stored orientation
-    if photo.source is not None and photo.source.mode in ("RGBA", "LA") and photo.format.upper() in ("PNG", "WEBP", "TIFF"):
+    if (
+        photo.source is not None
+        and photo.source.mode in ("RGBA", "LA")
+        and photo.format.upper() in ("PNG", "WEBP", "TIFF")
+    ):
         im.putalpha(photo.source.getchannel("A"))  # keep transparency; only colour is perturbed
     _backup(out_path, same and backup)
     with atomic_output(out_path) as tmp:

@@ -14,8 +14,9 @@ budget is shaped by local texture so smooth skin and sky get less of it (imperce
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
-from typing import Literal, Sequence
+from typing import Literal
 
 import torch
 import torch.nn.functional as F
@@ -89,8 +90,14 @@ def _unit(x: Tensor) -> Tensor:
     return F.normalize(x, dim=-1)
 
 
-def protect_set(images: Sequence[Tensor], config: ProtectConfig | None = None, encoders: Sequence[Encoder] | None = None,
-                anchor: dict[str, Tensor] | None = None, progress=None, measure_result: bool = True) -> list[ProtectedPhoto]:
+def protect_set(
+    images: Sequence[Tensor],
+    config: ProtectConfig | None = None,
+    encoders: Sequence[Encoder] | None = None,
+    anchor: dict[str, Tensor] | None = None,
+    progress=None,
+    measure_result: bool = True,
+) -> list[ProtectedPhoto]:
     """Protect one person's photo set together.
 
     Args:
@@ -116,11 +123,21 @@ def protect_set(images: Sequence[Tensor], config: ProtectConfig | None = None, e
     eps = cfg.eps
     transforms = [*eot.default_transforms(), eot.RandomAlign()] if cfg.eot_samples else []
     step = eps / 4 if cfg.method == "adam" else 2.5 * eps / max(1, cfg.steps)
-    pgd = PGD(PGDConfig(eps=eps, steps=cfg.steps, step_size=step, method=cfg.method, momentum=cfg.momentum,
-                        eot_samples=max(1, cfg.eot_samples), seed=cfg.seed), transforms)
+    pgd = PGD(
+        PGDConfig(
+            eps=eps,
+            steps=cfg.steps,
+            step_size=step,
+            method=cfg.method,
+            momentum=cfg.momentum,
+            eot_samples=max(1, cfg.eot_samples),
+            seed=cfg.seed,
+        ),
+        transforms,
+    )
     deltas: dict[int, Tensor] = {}
     for idx in groups.values():
-        for chunk in (idx[i:i + cfg.chunk] for i in range(0, len(idx), cfg.chunk)):
+        for chunk in (idx[i : i + cfg.chunk] for i in range(0, len(idx), cfg.chunk)):
             x = torch.stack([works[i] for i in chunk])
             align = torch.stack([aligns[i] for i in chunk])
             tgt = {n: t[chunk] for n, t in target.items()}
@@ -144,19 +161,35 @@ def protect_set(images: Sequence[Tensor], config: ProtectConfig | None = None, e
     return results
 
 
-def dp2vl_loss(adv: Tensor, clean: Tensor, encoders: Sequence[Encoder], align: Tensor, centroid: dict[str, Tensor],
-               target: dict[str, Tensor], quality_weight: float = 0.0) -> Tensor:
+def dp2vl_loss(
+    adv: Tensor,
+    clean: Tensor,
+    encoders: Sequence[Encoder],
+    align: Tensor,
+    centroid: dict[str, Tensor],
+    target: dict[str, Tensor],
+    quality_weight: float = 0.0,
+) -> Tensor:
     """Per-photo DP2-VL loss ``[B]``: ``Σ_e cos(z_e, c_e) - cos(z_e, t_e)`` plus ``quality_weight · (1 - SSIM)`` to the
     clean photo (which keeps the change where the eye does not look for it)."""
     total = quality_weight * (1 - ops.ssim(adv, clean, 1.0)) if quality_weight else adv.new_zeros(adv.shape[0])
     for e in encoders:
         z = e.embed(adv, align if e.face else None)
-        total = total + F.cosine_similarity(z, centroid[e.name][None], dim=-1) - F.cosine_similarity(z, target[e.name], dim=-1)
+        total = (
+            total
+            + F.cosine_similarity(z, centroid[e.name][None], dim=-1)
+            - F.cosine_similarity(z, target[e.name], dim=-1)
+        )
     return total
 
 
-def measure(clean: Sequence[Tensor], protected: Sequence[Tensor], encoders: Sequence[Encoder], work_size: int = 320,
-            device: torch.device | str = "cpu") -> list[dict]:
+def measure(
+    clean: Sequence[Tensor],
+    protected: Sequence[Tensor],
+    encoders: Sequence[Encoder],
+    work_size: int = 320,
+    device: torch.device | str = "cpu",
+) -> list[dict]:
     """Per photo: L-inf (in 1/255), PSNR and SSIM at full resolution, and per encoder the cosine between protected and
     clean embeddings plus the set's centroid cosine (< 0: moved past orthogonal toward the antithetical side)."""
     device = torch.device(device)
@@ -173,8 +206,9 @@ def measure(clean: Sequence[Tensor], protected: Sequence[Tensor], encoders: Sequ
     return stats
 
 
-def _working_copies(images: Sequence[Tensor], work_size: int, device: torch.device
-                    ) -> tuple[list[Tensor], dict[tuple[int, int], list[int]], list[Tensor]]:
+def _working_copies(
+    images: Sequence[Tensor], work_size: int, device: torch.device
+) -> tuple[list[Tensor], dict[tuple[int, int], list[int]], list[Tensor]]:
     """Each photo resized to fit ``work_size`` at its own aspect ratio, the indices grouped by working shape (photos
     of one shape are batched together), and each working copy's face alignment."""
     works = [ops.resize(img[None].to(device), _work_size(*img.shape[-2:], work_size))[0] for img in images]
@@ -185,8 +219,9 @@ def _working_copies(images: Sequence[Tensor], work_size: int, device: torch.devi
     return works, groups, aligns
 
 
-def _embed_all(encs: Sequence[Encoder], works: list[Tensor], aligns: list[Tensor],
-               groups: dict[tuple[int, int], list[int]]) -> dict[str, Tensor]:
+def _embed_all(
+    encs: Sequence[Encoder], works: list[Tensor], aligns: list[Tensor], groups: dict[tuple[int, int], list[int]]
+) -> dict[str, Tensor]:
     out = {e.name: [None] * len(works) for e in encs}
     with torch.inference_mode():
         for idx in groups.values():
@@ -198,8 +233,13 @@ def _embed_all(encs: Sequence[Encoder], works: list[Tensor], aligns: list[Tensor
     return {n: torch.stack(v) for n, v in out.items()}
 
 
-def _targets(kind: str, clean: dict[str, Tensor], centroid: dict[str, Tensor], anchor: dict[str, Tensor] | None,
-             device: torch.device) -> dict[str, Tensor]:
+def _targets(
+    kind: str,
+    clean: dict[str, Tensor],
+    centroid: dict[str, Tensor],
+    anchor: dict[str, Tensor] | None,
+    device: torch.device,
+) -> dict[str, Tensor]:
     if kind == "antithetical":
         return {n: (-c).expand_as(clean[n]) for n, c in centroid.items()}
     if kind == "per-photo":
@@ -225,6 +265,9 @@ def _photo_stats(clean: Tensor, protected: Tensor) -> dict:
         g = torch.Generator().manual_seed(0)
         tops = torch.randint(0, h - SSIM_TILE + 1, (SSIM_TILES,), generator=g).tolist()
         lefts = torch.randint(0, w - SSIM_TILE + 1, (SSIM_TILES,), generator=g).tolist()
-        tiles = [(a[..., t:t + SSIM_TILE, l:l + SSIM_TILE], b[..., t:t + SSIM_TILE, l:l + SSIM_TILE]) for t, l in zip(tops, lefts)]
+        tiles = [
+            (a[..., t : t + SSIM_TILE, c : c + SSIM_TILE], b[..., t : t + SSIM_TILE, c : c + SSIM_TILE])
+            for t, c in zip(tops, lefts)
+        ]
         ssim = float(quality.ssim(torch.cat([x for x, _ in tiles]), torch.cat([y for _, y in tiles]), 1.0).mean())
     return {"linf_255": float(quality.linf(a, b)[0] * 255), "psnr": float(quality.psnr(a, b, 1.0)[0]), "ssim": ssim}

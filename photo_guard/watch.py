@@ -55,15 +55,22 @@ class _Pending(FileSystemEventHandler):
     def settled(self, settle: float) -> list[Path]:
         now, ready = time.monotonic(), []
         with self.lock:
-            for path, (size, mtime, since) in list(self.seen.items()):
+            for path, (_, _, since) in list(self.seen.items()):
                 if now - since >= settle:
                     ready.append(path)
                     del self.seen[path]
         return sorted(ready)
 
 
-def watch(inbox: Path, outbox: Path, config: ProtectConfig, settle: float = 2.0, poll: float = 0.5,
-          stop: threading.Event | None = None, on_done=None) -> None:
+def watch(
+    inbox: Path,
+    outbox: Path,
+    config: ProtectConfig,
+    settle: float = 2.0,
+    poll: float = 0.5,
+    stop: threading.Event | None = None,
+    on_done=None,
+) -> None:
     """Protect photos arriving in ``inbox`` into ``outbox`` until ``stop`` is set (or Ctrl-C)."""
     inbox, outbox = Path(inbox), Path(outbox)
     outbox.mkdir(parents=True, exist_ok=True)

@@ -16,8 +16,13 @@ REPO = Path(__file__).resolve().parents[1]
 def test_demo_writes_marked_and_clean_fusions_and_protected_photos(tmp_path):
     if not (REPO / "bundles" / "amif_fusion" / "models" / "model.pt").is_file():
         pytest.skip("shipped model missing")
-    done = subprocess.run([sys.executable, str(REPO / "demo.py"), "--out", str(tmp_path)], capture_output=True,
-                          text=True, timeout=900, cwd=tmp_path)
+    done = subprocess.run(
+        [sys.executable, str(REPO / "demo.py"), "--out", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=900,
+        cwd=tmp_path,
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     assert str(tmp_path) in done.stdout
     marked = np.asarray(Image.open(tmp_path / "fused_without_key.png").convert("L"), dtype=np.float32) / 255

@@ -19,7 +19,15 @@ from pathlib import Path
 
 try:
     from monai.deploy.conditions import CountCondition
-    from monai.deploy.core import AppContext, Application, ExecutionContext, InputContext, Operator, OperatorSpec, OutputContext
+    from monai.deploy.core import (
+        AppContext,
+        Application,
+        ExecutionContext,
+        InputContext,
+        Operator,
+        OperatorSpec,
+        OutputContext,
+    )
 except ImportError as exc:  # the SDK (and Holoscan) is an optional, heavy extra
     sys.exit(f"MONAI Deploy App SDK not importable ({exc}); install it with: pip install 'image-guard[deploy]'")
 
@@ -52,8 +60,14 @@ class AMIFFusionApp(Application):
     def compose(self) -> None:
         ctx: AppContext = Application.init_app_context(self.argv)
         bundle = Path(ctx.model_path) if ctx.model_path and Path(ctx.model_path).is_dir() else BUNDLE
-        op = AMIFFusionOperator(self, CountCondition(self, 1), input_folder=Path(ctx.input_path),
-                                output_folder=Path(ctx.output_path), bundle_path=bundle, name="amif_fusion")
+        op = AMIFFusionOperator(
+            self,
+            CountCondition(self, 1),
+            input_folder=Path(ctx.input_path),
+            output_folder=Path(ctx.output_path),
+            bundle_path=bundle,
+            name="amif_fusion",
+        )
         self.add_operator(op)
 
 

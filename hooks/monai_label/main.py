@@ -27,8 +27,12 @@ from monai_amif.deploy import BUNDLE, run_bundle
 
 class AMIFFusionInfer(InferTask):
     def __init__(self, bundle: Path = BUNDLE) -> None:
-        super().__init__(type=InferType.OTHERS, labels=None, dimension=2,
-                         description="AMIF: fuse the MR image with the CT/PET/SPECT image named by `func`")
+        super().__init__(
+            type=InferType.OTHERS,
+            labels=None,
+            dimension=2,
+            description="AMIF: fuse the MR image with the CT/PET/SPECT image named by `func`",
+        )
         self.bundle = bundle
 
     def is_valid(self) -> bool:
@@ -52,8 +56,14 @@ class AMIFFusionInfer(InferTask):
 
 class AMIFLabelApp(MONAILabelApp):
     def __init__(self, app_dir, studies, conf):
-        super().__init__(app_dir=app_dir, studies=studies, conf=conf, name="AMIF fusion",
-                         description="Authorizable MRI + CT/PET/SPECT fusion", version="0.1.0")
+        super().__init__(
+            app_dir=app_dir,
+            studies=studies,
+            conf=conf,
+            name="AMIF fusion",
+            description="Authorizable MRI + CT/PET/SPECT fusion",
+            version="0.1.0",
+        )
 
     def init_infers(self):
         return {"amif_fusion": AMIFFusionInfer(Path(os.environ.get("AMIF_BUNDLE", BUNDLE)))}

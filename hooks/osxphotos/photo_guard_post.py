@@ -20,5 +20,5 @@ def protect(photo, results, verbose=print, **kwargs):
     report = protect_files(files, None, ProtectConfig(steps=steps), in_place=True, backup=False)
     for path in report.protected:
         verbose(f"photo_guard: protected {path}")
-    for path, message in report.failed:
+    for _, message in report.failed:
         verbose(f"photo_guard: failed {message}")

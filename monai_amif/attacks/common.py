@@ -6,8 +6,8 @@ from __future__ import annotations
 import math
 import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import numpy as np
 import torch
@@ -20,8 +20,21 @@ from ..errors import AMIFError
 from ..metrics import fusion_metrics, mark_ncc
 from ..networks import AMIFNet
 
-__all__ = ["MARK_VISIBLE", "FAR_PSNR", "PairSet", "load_pairs", "References", "references", "psnr", "quality",
-           "random_crops", "fit", "grey_255", "fusion_scores", "FUSION_COLUMNS"]
+__all__ = [
+    "MARK_VISIBLE",
+    "FAR_PSNR",
+    "PairSet",
+    "load_pairs",
+    "References",
+    "references",
+    "psnr",
+    "quality",
+    "random_crops",
+    "fit",
+    "grey_255",
+    "fusion_scores",
+    "FUSION_COLUMNS",
+]
 
 FUSION_COLUMNS = ("SF", "AG", "MI", "VIF", "Qabf", "SSIM255")
 MARK_VISIBLE = 0.5  # mark_ncc at or above this: the mark is still there
@@ -74,13 +87,15 @@ class References:
     intensity: Tensor
 
     def mark_ncc(self, outputs: Tensor) -> Tensor:
-        """How much of the mark ``outputs [N, 1, H, W]`` show, per pair ``[N]`` (see :func:`monai_amif.metrics.mark_ncc`)."""
+        """How much of the mark ``outputs [N, 1, H, W]`` show, per pair ``[N]``
+        (see :func:`monai_amif.metrics.mark_ncc`)."""
         return mark_ncc(outputs, self.authorised, self.mask, self.intensity)
 
 
 @torch.inference_mode()
 def references(net: AMIFNet, images: Tensor, right: Tensor, batch: int = 16) -> References:
-    """Authorised and unauthorised outputs of ``net`` for ``images [N, 2, H, W]`` under the key tensor ``right [bits]``."""
+    """Authorised and unauthorised outputs of ``net`` for ``images [N, 2, H, W]`` under the key tensor
+    ``right [bits]``."""
     auth = torch.cat([net(x, right.expand(len(x), -1)) for x in images.split(batch)])
     none = torch.cat([net(x) for x in images.split(batch)])
     mask, intensity = net._template(*images.shape[-2:]).split(1, dim=1)
@@ -99,9 +114,14 @@ def quality(x: Tensor, refs: References) -> dict[str, float]:
     fraction of pairs where the attacker won on both counts (mark_ncc < 0.5 and PSNR >= 25 dB)."""
     x = x.clamp(0, 1)
     p, s, m = psnr(x, refs.authorised), ops.ssim(x, refs.authorised, 1.0), refs.mark_ncc(x)
-    return {"psnr": float(p.mean()), "psnr_max": float(p.max()), "ssim": float(s.mean()),
-            "mark_ncc": float(m.mean()), "mark_ncc_min": float(m.min()),
-            "escaped": float(((m < MARK_VISIBLE) & (p >= FAR_PSNR)).float().mean())}
+    return {
+        "psnr": float(p.mean()),
+        "psnr_max": float(p.max()),
+        "ssim": float(s.mean()),
+        "mark_ncc": float(m.mean()),
+        "mark_ncc_min": float(m.min()),
+        "escaped": float(((m < MARK_VISIBLE) & (p >= FAR_PSNR)).float().mean()),
+    }
 
 
 def grey_255(t: Tensor) -> np.ndarray:
@@ -125,12 +145,17 @@ def random_crops(tensors: list[Tensor], size: int, batch: int, generator: torch.
     out = []
     for t in tensors:
         src = [t[0 if t.shape[0] == 1 else int(i)] for i in idx]
-        out.append(torch.stack([s[:, y:y + size, x:x + size] for s, y, x in zip(src, top.tolist(), left.tolist())]))
+        out.append(torch.stack([s[:, y : y + size, x : x + size] for s, y, x in zip(src, top.tolist(), left.tolist())]))
     return out
 
 
-def fit(params: list[Tensor], loss_fn: Callable[[int], Tensor], steps: int, lr: float,
-        on_step: Callable[[int], None] | None = None) -> dict[str, float]:
+def fit(
+    params: list[Tensor],
+    loss_fn: Callable[[int], Tensor],
+    steps: int,
+    lr: float,
+    on_step: Callable[[int], None] | None = None,
+) -> dict[str, float]:
     """Adam with a cosine learning rate over ``steps`` calls of ``loss_fn(step)``; ``on_step(step)`` runs *before*
     each step and once at the end (``step == steps``), which is where callers take snapshots. Returns the final loss
     and the seconds spent."""

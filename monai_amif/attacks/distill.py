@@ -26,9 +26,11 @@ class Student(nn.Module):
         return torch.sigmoid(self.unet(image))
 
 
-def distil(images: Tensor, targets: Tensor, steps: int = 600, crop: int = 128, batch: int = 8,
-           seed: int = 0) -> tuple[Student, dict]:
-    """Train a :class:`Student` to map ``images [N, 2, H, W]`` to the collected outputs ``targets [N, 1, H, W]`` (L1)."""
+def distil(
+    images: Tensor, targets: Tensor, steps: int = 600, crop: int = 128, batch: int = 8, seed: int = 0
+) -> tuple[Student, dict]:
+    """Train a :class:`Student` to map ``images [N, 2, H, W]`` to the collected outputs ``targets [N, 1, H, W]``
+    (L1)."""
     torch.manual_seed(seed)
     g = torch.Generator().manual_seed(seed)
     student = Student()

@@ -25,13 +25,24 @@ def _measure(net: AMIFNet, images: Tensor, refs: References, loss: FusionLoss, b
     net.eval()
     out = torch.cat([net(x) for x in images.split(batch)])
     q = quality(out, refs)
-    q["fusion_loss"] = float(torch.stack([loss(o, x)["total"] for o, x in zip(out.split(batch), images.split(batch))]).mean())
+    q["fusion_loss"] = float(
+        torch.stack([loss(o, x)["total"] for o, x in zip(out.split(batch), images.split(batch))]).mean()
+    )
     net.train()
     return q
 
 
-def finetune_curve(net: AMIFNet, train_images: Tensor, images: Tensor, refs: References, snapshots: list[int],
-                   crop: int = 128, batch: int = 8, lr: float = 1e-3, seed: int = 0) -> dict:
+def finetune_curve(
+    net: AMIFNet,
+    train_images: Tensor,
+    images: Tensor,
+    refs: References,
+    snapshots: list[int],
+    crop: int = 128,
+    batch: int = 8,
+    lr: float = 1e-3,
+    seed: int = 0,
+) -> dict:
     """Train ``net`` (a copy) with the zero key for ``max(snapshots)`` steps on crops of ``train_images``;
     measure it on ``images`` against ``refs`` at each step in ``snapshots``."""
     net = copy.deepcopy(net).train()
@@ -51,15 +62,30 @@ def finetune_curve(net: AMIFNet, train_images: Tensor, images: Tensor, refs: Ref
             curve[step] = _measure(net, images, refs, loss)
 
     log = fit(list(net.parameters()), step_loss, max(snapshots), lr, snapshot)
-    return {"steps": sorted(curve), "curve": [curve[s] for s in sorted(curve)], "seconds": log["seconds"], "net": net.eval()}
+    return {
+        "steps": sorted(curve),
+        "curve": [curve[s] for s in sorted(curve)],
+        "seconds": log["seconds"],
+        "net": net.eval(),
+    }
 
 
-def head_start(stolen: AMIFNet, train_images: Tensor, images: Tensor, refs: References, snapshots: list[int],
-               seed: int = 0, **kwargs) -> dict:
+def head_start(
+    stolen: AMIFNet,
+    train_images: Tensor,
+    images: Tensor,
+    refs: References,
+    snapshots: list[int],
+    seed: int = 0,
+    **kwargs,
+) -> dict:
     """:func:`finetune_curve` from the stolen weights and from a fresh network of the same configuration."""
     torch.manual_seed(seed)
     scratch = build_network(net_config(stolen))
-    scratch.load_state_dict({k: v for k, v in stolen.state_dict().items() if k in ("template",) or "subsets" in k},
-                            strict=False)
-    return {"stolen": finetune_curve(stolen, train_images, images, refs, snapshots, seed=seed, **kwargs),
-            "scratch": finetune_curve(scratch, train_images, images, refs, snapshots, seed=seed, **kwargs)}
+    scratch.load_state_dict(
+        {k: v for k, v in stolen.state_dict().items() if k in ("template",) or "subsets" in k}, strict=False
+    )
+    return {
+        "stolen": finetune_curve(stolen, train_images, images, refs, snapshots, seed=seed, **kwargs),
+        "scratch": finetune_curve(scratch, train_images, images, refs, snapshots, seed=seed, **kwargs),
+    }

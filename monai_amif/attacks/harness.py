@@ -15,7 +15,7 @@ from guard_core.keys import Key
 from ..errors import AMIFError, PairsNotFound
 from ..loading import load_model
 from . import ATTACKS, distill, finetune, key_search, removal, sealed_check, wrong_keys
-from .common import MARK_VISIBLE, FAR_PSNR, fusion_scores, load_pairs, quality, random_crops, references
+from .common import FAR_PSNR, MARK_VISIBLE, fusion_scores, load_pairs, quality, random_crops, references
 
 __all__ = ["AttackConfig", "run_attacks", "AttackRun", "ATTACKS"]
 
@@ -93,24 +93,50 @@ def run_attacks(cfg: AttackConfig, key: Key) -> AttackRun:
     ex = min(cfg.example, len(test) - 1)
     results: dict = {
         "config": asdict(cfg),
-        "model": {"weights": str(cfg.weights), "fingerprint": key.fingerprint(), "key_path": net.key_path_name,
-                  "parameters": sum(p.numel() for p in net.parameters())},
+        "model": {
+            "weights": str(cfg.weights),
+            "fingerprint": key.fingerprint(),
+            "key_path": net.key_path_name,
+            "parameters": sum(p.numel() for p in net.parameters()),
+        },
         "data": {"test_pairs": len(test), "train_pairs": len(train), "example": test.names[ex]},
         "thresholds": {"mark_visible": MARK_VISIBLE, "far_psnr_db": FAR_PSNR},
-        "reference": {"unauthorised": quality(refs.unauthorised, refs),
-                      "authorised_fusion": fusion_scores(refs.authorised, test.images),
-                      "unauthorised_fusion": fusion_scores(refs.unauthorised, test.images)},
+        "reference": {
+            "unauthorised": quality(refs.unauthorised, refs),
+            "authorised_fusion": fusion_scores(refs.authorised, test.images),
+            "unauthorised_fusion": fusion_scores(refs.unauthorised, test.images),
+        },
     }
     examples = {"authorised": refs.authorised[ex, 0], "unauthorised (no key)": refs.unauthorised[ex, 0]}
     sigma = float(getattr(net, "degrade_sigma", 3.0))
     rnet = None
 
     if "wrong_keys" in cfg.attacks:
-        results["wrong_keys"] = _timed(results, "wrong_keys", wrong_keys.wrong_key_attack, net, test, refs, right,
-                                       cfg.random_keys, cfg.per_distance, seed=cfg.seed)
+        results["wrong_keys"] = _timed(
+            results,
+            "wrong_keys",
+            wrong_keys.wrong_key_attack,
+            net,
+            test,
+            refs,
+            right,
+            cfg.random_keys,
+            cfg.per_distance,
+            seed=cfg.seed,
+        )
     if "removal" in cfg.attacks:
-        rnet, rlog = _timed(results, "removal_net_training", removal.train_removal_net, train.images, refs.mask,
-                            refs.intensity, cfg.removal_steps, crop, seed=cfg.seed, sigma=sigma)
+        rnet, rlog = _timed(
+            results,
+            "removal_net_training",
+            removal.train_removal_net,
+            train.images,
+            refs.mask,
+            refs.intensity,
+            cfg.removal_steps,
+            crop,
+            seed=cfg.seed,
+            sigma=sigma,
+        )
         rows = {}
         for name, clean in removal.cleaners(refs.mask, refs.intensity, sigma, rnet).items():
             out = clean(refs.unauthorised)
@@ -120,34 +146,79 @@ def run_attacks(cfg: AttackConfig, key: Key) -> AttackRun:
     if "distillation" in cfg.attacks:
         with torch.inference_mode():  # what the thief collects: unlicensed outputs of the training inputs
             train_unauth = torch.cat([net(x) for x in train.images.split(16)])
-        student, dlog = _timed(results, "distillation", distill.distil, train.images, train_unauth, cfg.distill_steps,
-                               crop, seed=cfg.seed)
+        student, dlog = _timed(
+            results, "distillation", distill.distil, train.images, train_unauth, cfg.distill_steps, crop, seed=cfg.seed
+        )
         out = distill.run_student(student, test.images)
         examples["distilled student"] = out[ex, 0]
-        results["distillation"] = {"steps": cfg.distill_steps, **dlog, "result": quality(out, refs),
-                                   "fusion": fusion_scores(out, test.images)}
+        results["distillation"] = {
+            "steps": cfg.distill_steps,
+            **dlog,
+            "result": quality(out, refs),
+            "fusion": fusion_scores(out, test.images),
+        }
     if "key_search" in cfg.attacks or "finetune" in cfg.attacks:
         g = torch.Generator().manual_seed(cfg.seed + 1)
-        crops, templates = random_crops([train.images, net._template(*train.images.shape[-2:])], crop, cfg.search_crops, g)
+        crops, templates = random_crops(
+            [train.images, net._template(*train.images.shape[-2:])], crop, cfg.search_crops, g
+        )
     if "key_search" in cfg.attacks:
         ks = {}
         for bound in ("none", "tanh"):
-            r = _timed(results, f"key_search_{bound}", key_search.search_key, net, crops, templates, test.images,
-                       refs, right, bound, cfg.restarts, cfg.search_steps, seed=cfg.seed)
+            r = _timed(
+                results,
+                f"key_search_{bound}",
+                key_search.search_key,
+                net,
+                crops,
+                templates,
+                test.images,
+                refs,
+                right,
+                bound,
+                cfg.restarts,
+                cfg.search_steps,
+                seed=cfg.seed,
+            )
             with torch.inference_mode():
-                examples[f"key search ({'raw' if bound == 'none' else 'tanh'})"] = net(test.images[ex:ex + 1], r.pop("value")[None])[0, 0]
+                examples[f"key search ({'raw' if bound == 'none' else 'tanh'})"] = net(
+                    test.images[ex : ex + 1], r.pop("value")[None]
+                )[0, 0]
             ks["raw" if bound == "none" else "tanh"] = r
-        m = _timed(results, "modulation_search", key_search.search_modulation, net, crops, templates, test.images,
-                   refs, right, cfg.search_steps, cfg.modulation_lr)
+        m = _timed(
+            results,
+            "modulation_search",
+            key_search.search_modulation,
+            net,
+            crops,
+            templates,
+            test.images,
+            refs,
+            right,
+            cfg.search_steps,
+            cfg.modulation_lr,
+        )
         v = m.pop("value")
         c = v.shape[1] // 2
         with torch.inference_mode():
-            examples["modulation search"] = key_search.apply_modulation(net, test.images[ex:ex + 1], v[:, :c], v[:, c:])[0, 0]
+            examples["modulation search"] = key_search.apply_modulation(
+                net, test.images[ex : ex + 1], v[:, :c], v[:, c:]
+            )[0, 0]
         ks["modulation"] = m
         results["key_search"] = ks
     if "finetune" in cfg.attacks:
-        hs = _timed(results, "finetune", finetune.head_start, net, train.images, test.images, refs,
-                    list(cfg.finetune_snapshots), seed=cfg.seed, crop=crop)
+        hs = _timed(
+            results,
+            "finetune",
+            finetune.head_start,
+            net,
+            train.images,
+            test.images,
+            refs,
+            list(cfg.finetune_snapshots),
+            seed=cfg.seed,
+            crop=crop,
+        )
         for name in ("stolen", "scratch"):
             trained = hs[name].pop("net")
             with torch.inference_mode():
@@ -156,8 +227,17 @@ def run_attacks(cfg: AttackConfig, key: Key) -> AttackRun:
             examples[f"fine-tuned {name} ({max(cfg.finetune_snapshots)} steps)"] = out[ex, 0]
         results["finetune"] = hs
     if "sealed" in cfg.attacks:
-        sres, preview = _timed(results, "sealed", sealed_check.sealed_attack, cfg.weights, key, test, refs,
-                               removal.cleaners(refs.mask, refs.intensity, sigma, rnet), cfg.sealed_wrong_keys)
+        sres, preview = _timed(
+            results,
+            "sealed",
+            sealed_check.sealed_attack,
+            cfg.weights,
+            key,
+            test,
+            refs,
+            removal.cleaners(refs.mask, refs.intensity, sigma, rnet),
+            cfg.sealed_wrong_keys,
+        )
         results["sealed"] = sres
         examples["sealed, no key (preview)"] = preview[ex, 0]
     results["goals"] = goals(results)
@@ -170,42 +250,54 @@ def goals(results: dict) -> dict[str, dict]:
     if "wrong_keys" in results:
         wk = results["wrong_keys"]
         worst = max(r["far"] for r in wk["by_distance"].values())
-        out["wrong keys rejected"] = {"met": wk["random"]["accepted"] == 0 and worst == 0,
-                                      "detail": f"random FAR {wk['random']['far']:.4f} ({wk['random']['keys']} keys); "
-                                                f"worst FAR at 1-128 bits {worst:.3f}"}
+        out["wrong keys rejected"] = {
+            "met": wk["random"]["accepted"] == 0 and worst == 0,
+            "detail": f"random FAR {wk['random']['far']:.4f} ({wk['random']['keys']} keys); "
+            f"worst FAR at 1-128 bits {worst:.3f}",
+        }
     if "removal" in results:
         bad = {n: r["escaped"] for n, r in results["removal"]["cleaners"].items() if r["escaped"] > 0}
         out["removal leaves the mark or stays far"] = {
-            "met": not bad, "detail": "every cleaner" if not bad else
-            "escaped on " + ", ".join(f"{n} ({100 * e:.0f}% of pairs)" for n, e in bad.items())}
+            "met": not bad,
+            "detail": "every cleaner"
+            if not bad
+            else "escaped on " + ", ".join(f"{n} ({100 * e:.0f}% of pairs)" for n, e in bad.items()),
+        }
     if "distillation" in results:
         auth, st = results["reference"]["authorised_fusion"], results["distillation"]["fusion"]
         worse = [c for c in ("VIF", "Qabf") if st[c] <= 0.8 * auth[c]]
         out["student fuses clearly worse"] = {
             "met": len(worse) == 2 and results["distillation"]["result"]["escaped"] == 0,
             "detail": ", ".join(f"{c} {st[c]:.3f} vs {auth[c]:.3f}" for c in ("VIF", "Qabf"))
-                      + f"; mark_ncc {results['distillation']['result']['mark_ncc']:.3f}"}
+            + f"; mark_ncc {results['distillation']['result']['mark_ncc']:.3f}",
+        }
     if "key_search" in results:
         ks = results["key_search"]
         # The thief's best: the restart and view (continuous key or its signs) that shows the least mark.
-        ncc = {f"{name} key": min(r[v]["mark_ncc"] for r in ks[name]["runs"] for v in ("continuous", "signs"))
-               for name in ("raw", "tanh")}
+        ncc = {
+            f"{name} key": min(r[v]["mark_ncc"] for r in ks[name]["runs"] for v in ("continuous", "signs"))
+            for name in ("raw", "tanh")
+        }
         ncc["modulation"] = ks["modulation"]["result"]["mark_ncc"]
-        out["key search fails"] = {"met": all(v >= MARK_VISIBLE for v in ncc.values()),
-                                   "detail": "; ".join(f"{k}: mark_ncc {v:.3f}" for k, v in ncc.items())}
+        out["key search fails"] = {
+            "met": all(v >= MARK_VISIBLE for v in ncc.values()),
+            "detail": "; ".join(f"{k}: mark_ncc {v:.3f}" for k, v in ncc.items()),
+        }
     if "finetune" in results:
         st, sc = results["finetune"]["stolen"], results["finetune"]["scratch"]
         gaps = [a["psnr"] - b["psnr"] for a, b in zip(st["curve"], sc["curve"])][1:]
         out["small fine-tuning head start"] = {
             "met": max(gaps, default=0.0) < 1.0,
             "detail": "PSNR to authorised, stolen minus scratch: "
-                      + ", ".join(f"{s}: {g:+.1f} dB" for s, g in zip(st["steps"][1:], gaps))}
+            + ", ".join(f"{s}: {g:+.1f} dB" for s, g in zip(st["steps"][1:], gaps)),
+        }
     if "sealed" in results:
         sr = results["sealed"]
         bad = [n for n, r in sr["cleaners"].items() if r["escaped"] > 0]
         out["sealed: no other key opens it, nothing learned without it"] = {
             "met": sr["wrong_keys_opened"] == 0 and sr["learned_parameters_without_key"] == 0 and not bad,
             "detail": f"{sr['wrong_keys_opened']} of {sr['wrong_keys_tried']} random keys opened it; "
-                      f"{sr['learned_parameters_without_key']} learned parameters readable; cleaners on the preview: "
-                      + ("none escaped" if not bad else "escaped: " + ", ".join(bad))}
+            f"{sr['learned_parameters_without_key']} learned parameters readable; cleaners on the preview: "
+            + ("none escaped" if not bad else "escaped: " + ", ".join(bad)),
+        }
     return out

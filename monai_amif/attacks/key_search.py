@@ -40,6 +40,7 @@ def _objective(net: AMIFNet, crops: Tensor, templates: Tensor, loss: FusionLoss)
         r, b = keys.shape[0], crops.shape[0]
         out = net(crops.repeat(r, 1, 1, 1), keys.repeat_interleave(b, 0), templates.repeat(r, 1, 1, 1))
         return torch.stack([loss(o, crops)["total"] for o in out.split(b)])
+
     return fn
 
 
@@ -67,8 +68,19 @@ def _evaluate(net: AMIFNet, images: Tensor, refs: References, key: Tensor, batch
     return quality(out, refs)
 
 
-def search_key(net: AMIFNet, crops: Tensor, templates: Tensor, images: Tensor, refs: References, right: Tensor,
-               bound: str = "tanh", restarts: int = 3, steps: int = 1000, lr: float = 0.05, seed: int = 0) -> dict:
+def search_key(
+    net: AMIFNet,
+    crops: Tensor,
+    templates: Tensor,
+    images: Tensor,
+    refs: References,
+    right: Tensor,
+    bound: str = "tanh",
+    restarts: int = 3,
+    steps: int = 1000,
+    lr: float = 0.05,
+    seed: int = 0,
+) -> dict:
     """Search ``restarts`` keys at once from random ±1 starts (scaled by 0.5 under ``tanh``).
 
     ``crops``/``templates`` ``[B, 2, h, w]`` are the training crops the loss sees; the result is measured on
@@ -86,24 +98,49 @@ def search_key(net: AMIFNet, crops: Tensor, templates: Tensor, images: Tensor, r
     runs = []
     for r in range(restarts):
         v = keeper.value[r]
-        runs.append({"loss": float(keeper.loss[r]), "bits_recovered": bits_recovered(v, right, _sign_symmetric(net)),
-                     "continuous": _evaluate(net, images, refs, v[None]),
-                     "signs": _evaluate(net, images, refs, torch.sign(v)[None])})
+        runs.append(
+            {
+                "loss": float(keeper.loss[r]),
+                "bits_recovered": bits_recovered(v, right, _sign_symmetric(net)),
+                "continuous": _evaluate(net, images, refs, v[None]),
+                "signs": _evaluate(net, images, refs, torch.sign(v)[None]),
+            }
+        )
     best = min(runs, key=lambda x: x["loss"])
     best_value = keeper.value[runs.index(best)]
-    return {"bound": bound, "restarts": restarts, "steps": steps, "lr": lr, "seconds": seconds, "value": best_value,
-            "loss_curve": res.losses[:: max(1, steps // 100)], "best": best, "runs": runs}
+    return {
+        "bound": bound,
+        "restarts": restarts,
+        "steps": steps,
+        "lr": lr,
+        "seconds": seconds,
+        "value": best_value,
+        "loss_curve": res.losses[:: max(1, steps // 100)],
+        "best": best,
+        "runs": runs,
+    }
 
 
-def apply_modulation(net: AMIFNet, images: Tensor, scale: Tensor, shift: Tensor, template: Tensor | None = None) -> Tensor:
-    """``net`` on ``images [N, 2, H, W]`` with the given modulation ``scale``/``shift`` ``[1, C]`` instead of a key's."""
+def apply_modulation(
+    net: AMIFNet, images: Tensor, scale: Tensor, shift: Tensor, template: Tensor | None = None
+) -> Tensor:
+    """``net`` on ``images [N, 2, H, W]`` with the given modulation ``scale``/``shift`` ``[1, C]`` instead of a
+    key's."""
     h, w = images.shape[-2:]
     n = len(images)
     return net.modulated(net.fold(images, template), scale.expand(n, -1), shift.expand(n, -1))[:, :, :h, :w]
 
 
-def search_modulation(net: AMIFNet, crops: Tensor, templates: Tensor, images: Tensor, refs: References,
-                      right: Tensor, steps: int = 1000, lr: float = 0.01) -> dict:
+def search_modulation(
+    net: AMIFNet,
+    crops: Tensor,
+    templates: Tensor,
+    images: Tensor,
+    refs: References,
+    right: Tensor,
+    steps: int = 1000,
+    lr: float = 0.01,
+) -> dict:
     """Adam on the scale and shift of every block, started from the no-key values the thief can read off.
     ``right`` is used only to report how far the search moved toward the right key's values."""
     for p in net.parameters():
@@ -127,5 +164,14 @@ def search_modulation(net: AMIFNet, crops: Tensor, templates: Tensor, images: Te
     start = torch.cat([scale0, shift0], 1)
     # How far the search moved toward the right key's values (1 = all the way, 0 = not at all).
     toward = float(((v - start) * (target - start)).sum() / (target - start).pow(2).sum())
-    return {"values": 2 * c, "value": v, "steps": steps, "lr": lr, "seconds": seconds, "loss": float(keeper.loss[0]), "toward_right": toward,
-            "loss_curve": res.losses[:: max(1, steps // 100)], "result": quality(out, refs)}
+    return {
+        "values": 2 * c,
+        "value": v,
+        "steps": steps,
+        "lr": lr,
+        "seconds": seconds,
+        "loss": float(keeper.loss[0]),
+        "toward_right": toward,
+        "loss_curve": res.losses[:: max(1, steps // 100)],
+        "result": quality(out, refs),
+    }

@@ -13,7 +13,7 @@ card), so each cleaner gets them:
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import cv2
 import numpy as np
@@ -33,7 +33,7 @@ __all__ = ["invert_template", "inpaint", "median", "gaussian", "RemovalNet", "tr
 def _gaussian_psf(sigma: float) -> np.ndarray:
     r = int(np.ceil(3 * sigma))
     x = np.arange(-r, r + 1)
-    g = np.exp(-x**2 / (2 * sigma**2))
+    g = np.exp(-(x**2) / (2 * sigma**2))
     psf = np.outer(g, g)
     return psf / psf.sum()
 
@@ -98,8 +98,16 @@ def _render(clean: Tensor, mask: Tensor, intensity: Tensor, sigma: float) -> Ten
     return mask * intensity + (1 - mask) * degrade(clean, sigma)
 
 
-def train_removal_net(images: Tensor, mask: Tensor, intensity: Tensor, steps: int = 600, crop: int = 128,
-                      batch: int = 8, sigma: float = 3.0, seed: int = 0) -> tuple[RemovalNet, dict]:
+def train_removal_net(
+    images: Tensor,
+    mask: Tensor,
+    intensity: Tensor,
+    steps: int = 600,
+    crop: int = 128,
+    batch: int = 8,
+    sigma: float = 3.0,
+    seed: int = 0,
+) -> tuple[RemovalNet, dict]:
     """Train :class:`RemovalNet` on max-rule fusions of ``images [N, 2, H, W]`` with the mark (random crops of the
     template, so it never sees the test layout as such) and the blur rendered on. Returns the net and its log."""
     torch.manual_seed(seed)
@@ -117,7 +125,9 @@ def train_removal_net(images: Tensor, mask: Tensor, intensity: Tensor, steps: in
     return net.eval(), log
 
 
-def cleaners(mask: Tensor, intensity: Tensor, sigma: float, net: RemovalNet | None = None) -> dict[str, Callable[[Tensor], Tensor]]:
+def cleaners(
+    mask: Tensor, intensity: Tensor, sigma: float, net: RemovalNet | None = None
+) -> dict[str, Callable[[Tensor], Tensor]]:
     """Every cleaner by name, each ``y [N, 1, H, W] -> [N, 1, H, W]``."""
     out: dict[str, Callable[[Tensor], Tensor]] = {
         "template inversion + deblur": lambda y: invert_template(y, mask, intensity, sigma),

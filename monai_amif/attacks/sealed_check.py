@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 import torch
@@ -30,8 +30,15 @@ def _run(net: torch.nn.Module, images: Tensor, key: Tensor | None = None, batch:
     return torch.cat([net(x, None if key is None else key.expand(len(x), -1)) for x in images.split(batch)])
 
 
-def sealed_attack(weights: str, key: Key, pairs: PairSet, refs: References, cleaners: dict[str, Callable[[Tensor], Tensor]],
-                  wrong_keys: int = 1000, repeats: int = 5) -> tuple[dict, Tensor]:
+def sealed_attack(
+    weights: str,
+    key: Key,
+    pairs: PairSet,
+    refs: References,
+    cleaners: dict[str, Callable[[Tensor], Tensor]],
+    wrong_keys: int = 1000,
+    repeats: int = 5,
+) -> tuple[dict, Tensor]:
     """Seal ``weights`` under ``key`` in a temp folder and attack the sealed file; returns the numbers and the
     preview outputs ``[N, 1, H, W]``."""
     with tempfile.TemporaryDirectory() as tmp:
@@ -46,16 +53,21 @@ def sealed_attack(weights: str, key: Key, pairs: PairSet, refs: References, clea
         same = float((licensed - refs.authorised).abs().max())  # refs.authorised: the plain model's licensed output
         preview_net = load_model(path)
         t0 = time.perf_counter()
-        opened_by_wrong = sum(not isinstance(load_model(path, key=Key.generate()), MarkedPreview) for _ in range(wrong_keys))
+        opened_by_wrong = sum(
+            not isinstance(load_model(path, key=Key.generate()), MarkedPreview) for _ in range(wrong_keys)
+        )
         wrong_seconds = time.perf_counter() - t0
     preview = _run(preview_net, pairs.images)
     res = {
-        "file_bytes": size, "open_seconds_median": float(np.median(times)),
+        "file_bytes": size,
+        "open_seconds_median": float(np.median(times)),
         "right_key_max_abs_diff_to_plain": same,
-        "wrong_keys_tried": wrong_keys, "wrong_keys_opened": int(opened_by_wrong),
+        "wrong_keys_tried": wrong_keys,
+        "wrong_keys_opened": int(opened_by_wrong),
         "wrong_key_seconds_each": wrong_seconds / max(1, wrong_keys),
         "learned_parameters_without_key": sum(p.numel() for p in preview_net.parameters()),
-        "no_key": quality(preview, refs), "right_key": quality(licensed, refs),
+        "no_key": quality(preview, refs),
+        "right_key": quality(licensed, refs),
         "cleaners": {name: quality(clean(preview), refs) for name, clean in cleaners.items()},
     }
     res["summary"] = (
@@ -64,5 +76,6 @@ def sealed_attack(weights: str, key: Key, pairs: PairSet, refs: References, clea
         f"{same:g}). {wrong_keys} random keys opened it {opened_by_wrong} times. Without the key the file holds "
         f"{res['learned_parameters_without_key']} readable learned parameters: the white-box key search and the "
         "fine-tuning head start have nothing to start from (the thief's best is the from-scratch curve above). "
-        "The no-key output is the rule-based preview (mark over a blurred mean of the sources), not a learned one.")
+        "The no-key output is the rule-based preview (mark over a blurred mean of the sources), not a learned one."
+    )
     return res, preview

@@ -10,7 +10,8 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from ..metrics import mark_ncc, psnr as fusion_psnr
+from ..metrics import mark_ncc
+from ..metrics import psnr as fusion_psnr
 from ..networks import AMIFNet
 from .common import PairSet, References, grey_255
 
@@ -38,8 +39,9 @@ def _fusion_psnr(f: Tensor, image: Tensor) -> float:
 
 
 @torch.inference_mode()
-def false_accepts(net: AMIFNet, image: Tensor, auth: Tensor, mask: Tensor, intensity: Tensor, keys: Tensor,
-                  batch: int = 50) -> dict[str, np.ndarray]:
+def false_accepts(
+    net: AMIFNet, image: Tensor, auth: Tensor, mask: Tensor, intensity: Tensor, keys: Tensor, batch: int = 50
+) -> dict[str, np.ndarray]:
     """Run every key in ``keys [K, bits]`` on one pair ``image [2, H, W]``; per key: ``mark_ncc``, fusion PSNR and
     whether it was ``accepted`` (see the module docstring). ``auth [1, H, W]`` is the authorised output."""
     auth_psnr = _fusion_psnr(auth, image)
@@ -49,19 +51,36 @@ def false_accepts(net: AMIFNet, image: Tensor, auth: Tensor, mask: Tensor, inten
         ncc.append(mark_ncc(out, auth[None].expand_as(out), mask, intensity).numpy())
         fpsnr += [_fusion_psnr(o, image) for o in out]
     ncc_a, psnr_a = np.concatenate(ncc), np.asarray(fpsnr)
-    return {"mark_ncc": ncc_a, "fusion_psnr": psnr_a, "accepted": (ncc_a < 0.5) | (psnr_a >= auth_psnr - 1.0),
-            "authorised_fusion_psnr": np.float64(auth_psnr)}
+    return {
+        "mark_ncc": ncc_a,
+        "fusion_psnr": psnr_a,
+        "accepted": (ncc_a < 0.5) | (psnr_a >= auth_psnr - 1.0),
+        "authorised_fusion_psnr": np.float64(auth_psnr),
+    }
 
 
 def _summary(res: list[dict[str, np.ndarray]]) -> dict[str, float]:
     ncc = np.concatenate([r["mark_ncc"] for r in res])
     acc = np.concatenate([r["accepted"] for r in res])
-    return {"keys": int(len(ncc)), "accepted": int(acc.sum()), "far": float(acc.mean()),
-            "mark_ncc_min": float(ncc.min()), "mark_ncc_mean": float(ncc.mean())}
+    return {
+        "keys": int(len(ncc)),
+        "accepted": int(acc.sum()),
+        "far": float(acc.mean()),
+        "mark_ncc_min": float(ncc.min()),
+        "mark_ncc_mean": float(ncc.mean()),
+    }
 
 
-def wrong_key_attack(net: AMIFNet, pairs: PairSet, refs: References, right: Tensor, n_random: int = 10_000,
-                     per_distance: int = 50, pair_index: list[int] | None = None, seed: int = 0) -> dict:
+def wrong_key_attack(
+    net: AMIFNet,
+    pairs: PairSet,
+    refs: References,
+    right: Tensor,
+    n_random: int = 10_000,
+    per_distance: int = 50,
+    pair_index: list[int] | None = None,
+    seed: int = 0,
+) -> dict:
     """``n_random`` random keys and ``per_distance`` keys at each of ``BIT_DISTANCES`` from ``right``, on the pairs
     ``pair_index`` (default: the first pair of each task). Random keys are split evenly over those pairs."""
     g = torch.Generator().manual_seed(seed)
@@ -74,5 +93,8 @@ def wrong_key_attack(net: AMIFNet, pairs: PairSet, refs: References, right: Tens
         rand.append(false_accepts(*args, random_keys(min(share, n_random - j * share), right.numel(), g)))
         for d in by_distance:
             by_distance[d].append(false_accepts(*args, flip_bits(right, d, per_distance, g)))
-    return {"pairs": [pairs.names[i] for i in pair_index], "random": _summary(rand),
-            "by_distance": {str(d): _summary(r) for d, r in by_distance.items()}}
+    return {
+        "pairs": [pairs.names[i] for i in pair_index],
+        "random": _summary(rand),
+        "by_distance": {str(d): _summary(r) for d, r in by_distance.items()},
+    }

@@ -7,12 +7,19 @@ vision towers ``clip-vit-l-336``, ``siglip`` and ``qwen2-vl`` loaded from a loca
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 from .base import Encoder, EncoderUnavailable
 
-__all__ = ["Encoder", "EncoderUnavailable", "ENCODERS", "BUILTIN_ENCODERS", "build_encoder", "available_encoders",
-           "DEFAULT_ENCODERS"]
+__all__ = [
+    "Encoder",
+    "EncoderUnavailable",
+    "ENCODERS",
+    "BUILTIN_ENCODERS",
+    "build_encoder",
+    "available_encoders",
+    "DEFAULT_ENCODERS",
+]
 
 DEFAULT_ENCODERS = ("sface", "efficientnet_lite0")
 
@@ -47,8 +54,13 @@ def _qwen2vl() -> Encoder:
     return Qwen2VLVisionEncoder()
 
 
-BUILTIN_ENCODERS: dict[str, Callable[[], Encoder]] = {"sface": _sface, "efficientnet_lite0": _effnet,
-                                                      "clip-vit-l-336": _clip, "siglip": _siglip, "qwen2-vl": _qwen2vl}
+BUILTIN_ENCODERS: dict[str, Callable[[], Encoder]] = {
+    "sface": _sface,
+    "efficientnet_lite0": _effnet,
+    "clip-vit-l-336": _clip,
+    "siglip": _siglip,
+    "qwen2-vl": _qwen2vl,
+}
 # Filled through the plugin hook ``register_encoders`` (the built-ins above come in as the "default" plugin).
 ENCODERS: dict[str, Callable[[], Encoder]] = {}
 _CACHE: dict[str, Encoder] = {}

@@ -53,8 +53,9 @@ class _HFVisionEncoder(Encoder):
             self.net = self._load(source)
             processor = AutoImageProcessor.from_pretrained(source, local_files_only=True)
         except (OSError, ValueError) as exc:
-            raise EncoderUnavailable(f"{self.name}: no local copy of {source!r} (set ${self.env} to a folder; "
-                                     f"{type(exc).__name__})") from None
+            raise EncoderUnavailable(
+                f"{self.name}: no local copy of {source!r} (set ${self.env} to a folder; {type(exc).__name__})"
+            ) from None
         self.net.eval()
         for p in self.net.parameters():
             p.requires_grad_(False)
@@ -76,7 +77,7 @@ class _HFVisionEncoder(Encoder):
     def features(self, x: Tensor) -> Tensor:
         out = self.net(pixel_values=x, output_hidden_states=True)
         tokens = out.hidden_states[self.layer]
-        return tokens[:, self.skip_tokens:].mean(1)
+        return tokens[:, self.skip_tokens :].mean(1)
 
 
 class CLIPVisionEncoder(_HFVisionEncoder):
@@ -153,8 +154,9 @@ class Qwen2VLVisionEncoder(Encoder):
             processor = AutoImageProcessor.from_pretrained(source, local_files_only=True)
             state = _visual_state_dict(source)
         except (OSError, ValueError) as exc:
-            raise EncoderUnavailable(f"{self.name}: no local copy of {source!r} (set ${self.env} to a folder; "
-                                     f"{type(exc).__name__})") from None
+            raise EncoderUnavailable(
+                f"{self.name}: no local copy of {source!r} (set ${self.env} to a folder; {type(exc).__name__})"
+            ) from None
         self.net = Qwen2VisionTransformerPretrainedModel._from_config(config.vision_config)
         missing, unexpected = self.net.load_state_dict(state, strict=False)
         if missing:
@@ -173,8 +175,9 @@ class Qwen2VLVisionEncoder(Encoder):
     def preprocess(self, images: Tensor, align: Tensor | None = None) -> Tensor:
         from transformers.models.qwen2_vl.image_processing_qwen2_vl import smart_resize
 
-        h, w = smart_resize(*images.shape[-2:], factor=self.patch * self.merge, min_pixels=self.min_pixels,
-                            max_pixels=self.max_pixels)
+        h, w = smart_resize(
+            *images.shape[-2:], factor=self.patch * self.merge, min_pixels=self.min_pixels, max_pixels=self.max_pixels
+        )
         x = F.interpolate(images, size=(h, w), mode="bicubic", align_corners=False, antialias=True)
         return (x - self.mean.to(x)) / self.std.to(x)
 
@@ -207,7 +210,7 @@ def _visual_state_dict(source: str) -> dict:
     state = {}
     for file in sorted(folder.glob("*.safetensors")):
         with safe_open(str(file), framework="pt") as f:
-            for k in f.keys():
+            for k in f.keys():  # noqa: SIM118 (safe_open is not a dict)
                 if "visual." in k:
                     state[k.split("visual.", 1)[1]] = f.get_tensor(k)
     if not state:

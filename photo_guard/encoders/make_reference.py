@@ -33,7 +33,7 @@ def main() -> None:
     sums = {e.name: None for e in encoders}
     with torch.inference_mode():
         for i in range(0, len(files), args.batch):
-            imgs = [load_rgb(f) for f in files[i:i + args.batch]]
+            imgs = [load_rgb(f) for f in files[i : i + args.batch]]
             same = len({tuple(im.shape) for im in imgs}) == 1
             for x in [torch.stack(imgs)] if same else [im[None] for im in imgs]:
                 align, _ = face_alignments(x)

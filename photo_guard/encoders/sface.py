@@ -43,7 +43,11 @@ def dequantize_onnx(model):
     kept = []
     for node in g.node:
         if node.op_type == "DequantizeLinear" and all(i in consts for i in node.input):
-            q, scale, zero = (consts[i] for i in node.input) if len(node.input) == 3 else (*(consts[i] for i in node.input), np.zeros(1))
+            q, scale, zero = (
+                (consts[i] for i in node.input)
+                if len(node.input) == 3
+                else (*(consts[i] for i in node.input), np.zeros(1))
+            )
             attrs = {a.name: helper.get_attribute_value(a) for a in node.attribute}
             axis, block = attrs.get("axis", 1), attrs.get("block_size", 0)
             if block:
@@ -62,8 +66,11 @@ def dequantize_onnx(model):
     del g.node[:]
     g.node.extend(kept)
     del g.initializer[:]
-    g.initializer.extend(numpy_helper.from_array(v if v.dtype == np.int64 else v.astype(np.float32), k)
-                         for k, v in consts.items() if k in used)
+    g.initializer.extend(
+        numpy_helper.from_array(v if v.dtype == np.int64 else v.astype(np.float32), k)
+        for k, v in consts.items()
+        if k in used
+    )
     names = {i.name for i in g.initializer}
     inputs = [i for i in g.input if i.name in used and i.name not in names]
     del g.input[:]

@@ -19,8 +19,14 @@ SECTION = "PHOTO_GUARD"
 
 @hookimpl
 def pibooth_configure(cfg):
-    cfg.add_option(SECTION, "strength", "default", "Protection budget: low, default or strong (4/8/16 /255)",
-                   "Strength", ["low", "default", "strong"])
+    cfg.add_option(
+        SECTION,
+        "strength",
+        "default",
+        "Protection budget: low, default or strong (4/8/16 /255)",
+        "Strength",
+        ["low", "default", "strong"],
+    )
     cfg.add_option(SECTION, "steps", 40, "Optimisation steps per picture")
 
 

@@ -132,10 +132,9 @@ def test_atomic_output_modes_and_failure(tmp_path):
         tmp.write_text("x")
     assert stat.S_IMODE(os.stat(tmp_path / "plain.txt").st_mode) == 0o666 & ~_current_umask()
     (tmp_path / "keep.txt").write_text("old")
-    with pytest.raises(RuntimeError):
-        with atomic_output(tmp_path / "keep.txt") as tmp:
-            tmp.write_text("half")
-            raise RuntimeError("crash mid-write")
+    with pytest.raises(RuntimeError), atomic_output(tmp_path / "keep.txt") as tmp:
+        tmp.write_text("half")
+        raise RuntimeError("crash mid-write")
     assert (tmp_path / "keep.txt").read_text() == "old"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["keep.txt", "plain.txt"]
 

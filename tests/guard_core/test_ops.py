@@ -14,7 +14,7 @@ def _smooth_image(seed: int, channels: int = 3, size: int = 64) -> torch.Tensor:
     g = torch.Generator().manual_seed(seed)
     x = torch.rand(1, channels, size // 8, size // 8, generator=g)
     x = torch.nn.functional.interpolate(x, size=(size, size), mode="bicubic", align_corners=False)
-    x[..., size // 3:size // 2, :] += 0.3
+    x[..., size // 3 : size // 2, :] += 0.3
     return x.clamp(0, 1)
 
 
@@ -23,8 +23,14 @@ def test_ssim_matches_scikit_image(data_range):
     a = _smooth_image(0, 1) * data_range
     b = (a + torch.randn(a.shape, generator=torch.Generator().manual_seed(1)) * 0.05 * data_range).clamp(0, data_range)
     ours = ops.ssim(a, b, data_range=data_range).item()
-    ref = structural_similarity(a[0, 0].numpy(), b[0, 0].numpy(), gaussian_weights=True, sigma=1.5,
-                                use_sample_covariance=False, data_range=data_range)
+    ref = structural_similarity(
+        a[0, 0].numpy(),
+        b[0, 0].numpy(),
+        gaussian_weights=True,
+        sigma=1.5,
+        use_sample_covariance=False,
+        data_range=data_range,
+    )
     assert abs(ours - ref) < 1e-3, (ours, ref)
     assert ops.ssim(a, a, data_range).item() == pytest.approx(1.0, abs=1e-5)
 
@@ -34,7 +40,9 @@ def test_ycbcr_matches_bt601_and_round_trips():
     y = ops.rgb_to_ycbcr(x)
     r, g, b = x[0]
     assert torch.allclose(y[0, 0], 0.299 * r + 0.587 * g + 0.114 * b, atol=1e-5)
-    assert torch.allclose(y[0, 1], 0.5 - 0.168736 * r - 0.331264 * g + 0.5 * b, atol=1e-3)  # kornia rounds 0.5/0.886 to 0.564
+    assert torch.allclose(
+        y[0, 1], 0.5 - 0.168736 * r - 0.331264 * g + 0.5 * b, atol=1e-3
+    )  # kornia rounds 0.5/0.886 to 0.564
     assert torch.allclose(ops.ycbcr_to_rgb(y), x, atol=1e-5)
 
 

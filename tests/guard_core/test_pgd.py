@@ -58,7 +58,11 @@ def test_same_seed_same_result_with_eot():
     pgd = PGD(cfg, transforms=eot.default_transforms())
     a = pgd.perturb(x, _target_loss(target)).delta
     b = pgd.perturb(x, _target_loss(target)).delta
-    c = PGD(PGDConfig(eps=8 / 255, steps=5, eot_samples=2, seed=8), eot.default_transforms()).perturb(x, _target_loss(target)).delta
+    c = (
+        PGD(PGDConfig(eps=8 / 255, steps=5, eot_samples=2, seed=8), eot.default_transforms())
+        .perturb(x, _target_loss(target))
+        .delta
+    )
     assert torch.equal(a, b)
     assert not torch.equal(a, c)
 
@@ -66,8 +70,9 @@ def test_same_seed_same_result_with_eot():
 @pytest.mark.parametrize("bound", ["none", "tanh"])
 def test_optimise_vector_finds_a_hidden_sign_vector(bound):
     secret = torch.where(torch.rand(64, generator=torch.Generator().manual_seed(3)) > 0.5, 1.0, -1.0)
-    result = optimise_vector(lambda v: -(v * secret).sum() + 0.5 * v.pow(2).sum(), torch.zeros(64), steps=200,
-                             lr=0.05, bound=bound)
+    result = optimise_vector(
+        lambda v: -(v * secret).sum() + 0.5 * v.pow(2).sum(), torch.zeros(64), steps=200, lr=0.05, bound=bound
+    )
     assert result.losses[-1] < result.losses[0]
     assert torch.equal(result.vector.sign(), secret)
     if bound == "tanh":

@@ -72,8 +72,14 @@ def test_wrong_keys_counts_only_keys_the_model_accepts(split_folder, demo_key):
     g = torch.Generator().manual_seed(0)
     keys = flip_bits(right, 4, 3, g)
     assert ((keys != right).sum(1) == 4).all()
-    res = false_accepts(oracle, pairs.images[0], refs.authorised[0], refs.mask, refs.intensity,
-                        torch.cat([right[None], random_keys(5, 256, g)]))
+    res = false_accepts(
+        oracle,
+        pairs.images[0],
+        refs.authorised[0],
+        refs.mask,
+        refs.intensity,
+        torch.cat([right[None], random_keys(5, 256, g)]),
+    )
     assert res["accepted"].tolist() == [True] + [False] * 5  # the right key is the only one let through
     full = wrong_key_attack(oracle, pairs, refs, right, n_random=20, per_distance=2)
     assert full["random"]["keys"] == 20 and full["random"]["far"] == 0.0
@@ -99,8 +105,10 @@ def test_cleaners_take_an_opaque_mark_off_a_smooth_image():
     clean, marked, mask, intensity = _marked_scene()
     refs = References(clean, marked, mask, intensity)
     before = quality(marked, refs)
-    for name, out in {"inversion": invert_template(marked, mask, intensity, sigma=0.5),
-                      "inpaint": inpaint(marked, mask)}.items():
+    for name, out in {
+        "inversion": invert_template(marked, mask, intensity, sigma=0.5),
+        "inpaint": inpaint(marked, mask),
+    }.items():
         after = quality(out, refs)
         assert after["psnr"] > before["psnr"] + 5, name
         assert after["mark_ncc"] < 0.5 < before["mark_ncc"], name
@@ -123,9 +131,14 @@ def test_key_and_modulation_search_lower_the_fusion_loss(split_folder, tiny_net,
     pairs = load_pairs(str(split_folder / "test"))
     right = demo_key.tensor()
     with torch.no_grad():
-        refs = References(tiny_net(pairs.images, right.expand(len(pairs), -1)), tiny_net(pairs.images),
-                          *tiny_net._template(SIZE, SIZE).split(1, dim=1))
-    crops, templates = random_crops([pairs.images, tiny_net._template(SIZE, SIZE)], 32, 2, torch.Generator().manual_seed(0))
+        refs = References(
+            tiny_net(pairs.images, right.expand(len(pairs), -1)),
+            tiny_net(pairs.images),
+            *tiny_net._template(SIZE, SIZE).split(1, dim=1),
+        )
+    crops, templates = random_crops(
+        [pairs.images, tiny_net._template(SIZE, SIZE)], 32, 2, torch.Generator().manual_seed(0)
+    )
     torch.manual_seed(0)
     film = build_network({"channels": [8, 16], "key_hidden": 16, "key_path": "film"}).eval()
     # A tanh-bounded key feeds the parity path products of 32 numbers below 1: its gradient vanishes (as the full
@@ -142,8 +155,11 @@ def test_key_and_modulation_search_lower_the_fusion_loss(split_folder, tiny_net,
 def test_head_start_trains_both_networks_equally_long(split_folder, tiny_net, demo_key):
     pairs = load_pairs(str(split_folder / "test"))
     with torch.no_grad():
-        refs = References(tiny_net(pairs.images, demo_key.tensor().expand(len(pairs), -1)), tiny_net(pairs.images),
-                          *tiny_net._template(SIZE, SIZE).split(1, dim=1))
+        refs = References(
+            tiny_net(pairs.images, demo_key.tensor().expand(len(pairs), -1)),
+            tiny_net(pairs.images),
+            *tiny_net._template(SIZE, SIZE).split(1, dim=1),
+        )
     hs = head_start(tiny_net, pairs.images, pairs.images, refs, [0, 5, 20], crop=32, batch=4)
     for name in ("stolen", "scratch"):
         assert hs[name]["steps"] == [0, 5, 20]
@@ -161,17 +177,33 @@ def tiny_weights(tmp_path_factory, tiny_net, demo_key):
 
 
 def _small_config(split_folder, weights, **kw):
-    return AttackConfig(data=str(split_folder), weights=str(weights), random_keys=20, per_distance=2, removal_steps=3,
-                        distill_steps=3, search_steps=3, restarts=2, finetune_snapshots=(0, 2), crop=32,
-                        sealed_wrong_keys=3, **kw)
+    return AttackConfig(
+        data=str(split_folder),
+        weights=str(weights),
+        random_keys=20,
+        per_distance=2,
+        removal_steps=3,
+        distill_steps=3,
+        search_steps=3,
+        restarts=2,
+        finetune_snapshots=(0, 2),
+        crop=32,
+        sealed_wrong_keys=3,
+        **kw,
+    )
 
 
 def test_run_attacks_end_to_end_writes_the_report(split_folder, tiny_weights, demo_key, tmp_path):
     run = run_attacks(_small_config(split_folder, tiny_weights), demo_key)
     res = run.results
-    assert set(res["goals"]) == {"wrong keys rejected", "removal leaves the mark or stays far",
-                                 "student fuses clearly worse", "key search fails", "small fine-tuning head start",
-                                 "sealed: no other key opens it, nothing learned without it"}
+    assert set(res["goals"]) == {
+        "wrong keys rejected",
+        "removal leaves the mark or stays far",
+        "student fuses clearly worse",
+        "key search fails",
+        "small fine-tuning head start",
+        "sealed: no other key opens it, nothing learned without it",
+    }
     assert res["sealed"]["wrong_keys_opened"] == 0 and res["sealed"]["right_key_max_abs_diff_to_plain"] == 0.0
     assert res["sealed"]["learned_parameters_without_key"] == 0
     paths = write_report(run, tmp_path / "report", command="amif attack --test")
@@ -193,11 +225,32 @@ def test_cli_attack_subset_and_one_line_errors(split_folder, tiny_weights, tmp_p
     monkeypatch.setenv("AMIF_PASSPHRASE", "amif-demo")
     runner = CliRunner()
     out = tmp_path / "r.json"
-    res = runner.invoke(cli, ["attack", "--data", str(split_folder), "--weights", str(tiny_weights), "--json", str(out),
-                              "--attacks", "wrong_keys,removal", "--random-keys", "10", "--per-distance", "1",
-                              "--train-steps", "2"])
+    res = runner.invoke(
+        cli,
+        [
+            "attack",
+            "--data",
+            str(split_folder),
+            "--weights",
+            str(tiny_weights),
+            "--json",
+            str(out),
+            "--attacks",
+            "wrong_keys,removal",
+            "--random-keys",
+            "10",
+            "--per-distance",
+            "1",
+            "--train-steps",
+            "2",
+        ],
+    )
     assert res.exit_code == 0, res.output
-    assert "wrong keys rejected" in res.output and set(json.loads(out.read_text())) >= {"wrong_keys", "removal", "goals"}
+    assert "wrong keys rejected" in res.output and set(json.loads(out.read_text())) >= {
+        "wrong_keys",
+        "removal",
+        "goals",
+    }
     bad = runner.invoke(cli, ["attack", "--data", str(split_folder / "test"), "--weights", str(tiny_weights)])
     assert bad.exit_code != 0 and "no test/ folder" in bad.output and len(bad.output.strip().splitlines()) == 1
     monkeypatch.delenv("AMIF_PASSPHRASE")

@@ -36,8 +36,15 @@ def _write(picture: np.ndarray, path, layout: str) -> None:
         Image.fromarray(picture).convert("P").save(path)
 
 
-LAYOUTS = {"8-bit": "png", "16-bit": "png", "12-bit": "tif", "float": "tif", "grey as RGB": "png", "RGBA": "png",
-           "palette": "png"}
+LAYOUTS = {
+    "8-bit": "png",
+    "16-bit": "png",
+    "12-bit": "tif",
+    "float": "tif",
+    "grey as RGB": "png",
+    "RGBA": "png",
+    "palette": "png",
+}
 
 
 @pytest.mark.parametrize("layout", ["16-bit", "12-bit", "float"])
@@ -57,7 +64,9 @@ def test_every_layout_gives_the_same_mri_through_the_bundle_loader(picture, tmp_
     (root / "CT").mkdir()
     _write(picture, root / "MRI" / f"a.{LAYOUTS[layout]}", layout)
     _write(picture, root / "CT" / f"a.{LAYOUTS[layout]}", "8-bit")
-    d = pair_transforms()({"mri": str(root / "MRI" / f"a.{LAYOUTS[layout]}"), "func": str(root / "CT" / f"a.{LAYOUTS[layout]}")})
+    d = pair_transforms()(
+        {"mri": str(root / "MRI" / f"a.{LAYOUTS[layout]}"), "func": str(root / "CT" / f"a.{LAYOUTS[layout]}")}
+    )
     image = torch.as_tensor(d["image"])
     assert image.shape == (2, *picture.shape)
     assert torch.allclose(image[0], torch.from_numpy(picture / 255.0).float(), atol=3e-3), layout

@@ -15,18 +15,44 @@ BUNDLE = REPO / "bundles" / "amif_fusion"
 
 def _bundle_run(input_dir, output_dir, passphrase):
     env = {**os.environ, "AMIF_PASSPHRASE": passphrase, "AMIF_KEY_FILE": ""}
-    done = subprocess.run([sys.executable, "-m", "monai.bundle", "run", "--config_file", "configs/inference.json",
-                           "--input_dir", str(input_dir), "--output_dir", str(output_dir)],
-                          cwd=BUNDLE, env=env, capture_output=True, text=True, timeout=600)
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "monai.bundle",
+            "run",
+            "--config_file",
+            "configs/inference.json",
+            "--input_dir",
+            str(input_dir),
+            "--output_dir",
+            str(output_dir),
+        ],
+        cwd=BUNDLE,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     assert "amif-demo" not in done.stdout + done.stderr  # the key travels by environment, never in a log
     return done
 
 
 def _fuse(mri, func, out, passphrase):
-    env = {**os.environ, "AMIF_PASSPHRASE": passphrase, "AMIF_KEY_FILE": "", "AMIF_WEIGHTS": str(BUNDLE / "models" / "model.pt")}
-    done = subprocess.run([sys.executable, "-m", "monai_amif.cli", "fuse", str(mri), str(func), "-o", str(out)],
-                          env=env, capture_output=True, text=True, timeout=300)
+    env = {
+        **os.environ,
+        "AMIF_PASSPHRASE": passphrase,
+        "AMIF_KEY_FILE": "",
+        "AMIF_WEIGHTS": str(BUNDLE / "models" / "model.pt"),
+    }
+    done = subprocess.run(
+        [sys.executable, "-m", "monai_amif.cli", "fuse", str(mri), str(func), "-o", str(out)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert done.returncode == 0, done.stderr[-2000:]
 
 
@@ -49,9 +75,22 @@ def test_verify_metadata_offline_with_the_shipped_schema(tmp_path):
     import json
 
     def verify(meta):
-        return subprocess.run([sys.executable, "-m", "monai.bundle", "verify_metadata", "--meta_file", str(meta),
-                               "--filepath", str(BUNDLE / "configs" / "meta_schema.json")],
-                              capture_output=True, text=True, timeout=300, cwd=BUNDLE)
+        return subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "monai.bundle",
+                "verify_metadata",
+                "--meta_file",
+                str(meta),
+                "--filepath",
+                str(BUNDLE / "configs" / "meta_schema.json"),
+            ],
+            capture_output=True,
+            text=True,
+            timeout=300,
+            cwd=BUNDLE,
+        )
 
     done = verify(BUNDLE / "configs" / "metadata.json")
     assert done.returncode == 0 and "verified with no error" in done.stdout + done.stderr, done.stderr[-2000:]
@@ -70,10 +109,29 @@ def test_ckpt_export_to_torchscript_matches_eager(tmp_path, demo_key):
     from monai_amif.loading import load_model
 
     out = tmp_path / "model.ts"
-    done = subprocess.run([sys.executable, "-m", "monai.bundle", "ckpt_export", "network_def", "--filepath", str(out),
-                           "--ckpt_file", "models/model.pt", "--key_in_ckpt", "model", "--meta_file",
-                           "configs/metadata.json", "--config_file", "configs/inference.json"],
-                          cwd=BUNDLE, capture_output=True, text=True, timeout=300)
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "monai.bundle",
+            "ckpt_export",
+            "network_def",
+            "--filepath",
+            str(out),
+            "--ckpt_file",
+            "models/model.pt",
+            "--key_in_ckpt",
+            "model",
+            "--meta_file",
+            "configs/metadata.json",
+            "--config_file",
+            "configs/inference.json",
+        ],
+        cwd=BUNDLE,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert done.returncode == 0, done.stderr[-2000:]
     scripted = torch.jit.load(str(out)).eval()
     eager = load_model(BUNDLE / "models" / "model.pt")
@@ -99,7 +157,9 @@ def _dicom_and_nifti_pairs(root):
             im = Image.open(REPO / "samples" / "amif" / "ct" / f"{mod}.png")
             (png / mod).mkdir(parents=True, exist_ok=True)
             (im.transpose(Image.FLIP_LEFT_RIGHT) if flip else im).save(png / mod / f"{name}.png")
-            write_image(root / "in" / "CT-MRI-NIfTI" / mod / f"{name}.nii.gz", read_image(png / mod / f"{name}.png").data)
+            write_image(
+                root / "in" / "CT-MRI-NIfTI" / mod / f"{name}.nii.gz", read_image(png / mod / f"{name}.png").data
+            )
     png_pairs_to_dicom(png, root / "in" / "CT-MRI")
     return root / "in"
 
@@ -127,11 +187,20 @@ def test_bundle_run_on_dicom_and_nifti_pairs(tmp_path):
                 validate_file_meta(ds.file_meta)
                 assert ds.SOPClassUID == pydicom.uid.SecondaryCaptureImageStorage
                 assert ds.BurnedInAnnotation == ("NO" if tag == "key" else "YES")
-                assert (ds.PatientID, ds.PatientName, ds.StudyInstanceUID) == (mr.PatientID, mr.PatientName, mr.StudyInstanceUID)
+                assert (ds.PatientID, ds.PatientName, ds.StudyInstanceUID) == (
+                    mr.PatientID,
+                    mr.PatientName,
+                    mr.StudyInstanceUID,
+                )
                 assert ds.SeriesInstanceUID not in (mr.SeriesInstanceUID, ct.SeriesInstanceUID)
-                assert [r.ReferencedSOPInstanceUID for r in ds.SourceImageSequence] == [mr.SOPInstanceUID, ct.SOPInstanceUID]
+                assert [r.ReferencedSOPInstanceUID for r in ds.SourceImageSequence] == [
+                    mr.SOPInstanceUID,
+                    ct.SOPInstanceUID,
+                ]
                 # MONAI's own DICOM loader reads what was written (its arrays are indexed x, y)
-                loaded = LoadImage(reader="PydicomReader", image_only=True)(str(tmp_path / tag / "CT-MRI" / f"{name}.dcm"))
+                loaded = LoadImage(reader="PydicomReader", image_only=True)(
+                    str(tmp_path / tag / "CT-MRI" / f"{name}.dcm")
+                )
                 assert np.array_equal(np.asarray(loaded), ds.pixel_array.T)
             marked, clean = (out[t].pixel_array.astype(np.float32) for t in ("none", "key"))
             assert np.abs(marked - clean).mean() > 5

@@ -37,10 +37,12 @@ def _one_line(r):
 def test_read_only_output(pair_folder, weights, tmp_path, env, monkeypatch):
     def refuse(*args, **kwargs):
         raise OSError(errno.EROFS, "Read-only file system", kwargs.get("dir"))
+
     monkeypatch.setattr(tempfile, "mkstemp", refuse)
     mri, pet = pair_folder / "PET-MRI" / "MRI" / "000.png", pair_folder / "PET-MRI" / "PET" / "000.png"
-    line = _one_line(CliRunner().invoke(cli, ["fuse", str(mri), str(pet), "-o", str(tmp_path / "f.png"),
-                                              "--weights", str(weights)]))
+    line = _one_line(
+        CliRunner().invoke(cli, ["fuse", str(mri), str(pet), "-o", str(tmp_path / "f.png"), "--weights", str(weights)])
+    )
     assert "f.png" in line and "Read-only file system" in line
 
 
@@ -49,8 +51,9 @@ def test_weights_that_do_not_fit_the_network(pair_folder, weights, tmp_path, env
     state["head.weight"] = torch.zeros(3, 3)
     torch.save(state, weights)
     mri, pet = pair_folder / "PET-MRI" / "MRI" / "000.png", pair_folder / "PET-MRI" / "PET" / "000.png"
-    line = _one_line(CliRunner().invoke(cli, ["fuse", str(mri), str(pet), "-o", str(tmp_path / "f.png"),
-                                              "--weights", str(weights)]))
+    line = _one_line(
+        CliRunner().invoke(cli, ["fuse", str(mri), str(pet), "-o", str(tmp_path / "f.png"), "--weights", str(weights)])
+    )
     assert str(weights) in line and "do not fit" in line
 
 
@@ -66,6 +69,18 @@ def test_huge_slices_are_refused_up_front_with_the_memory_they_need(weights, tmp
     big = np.zeros((4100, 4100), np.uint8)
     Image.fromarray(big).save(tmp_path / "m.png")
     Image.fromarray(big).save(tmp_path / "c.png")
-    line = _one_line(CliRunner().invoke(cli, ["fuse", str(tmp_path / "m.png"), str(tmp_path / "c.png"), "-o",
-                                              str(tmp_path / "f.png"), "--weights", str(weights)]))
+    line = _one_line(
+        CliRunner().invoke(
+            cli,
+            [
+                "fuse",
+                str(tmp_path / "m.png"),
+                str(tmp_path / "c.png"),
+                "-o",
+                str(tmp_path / "f.png"),
+                "--weights",
+                str(weights),
+            ],
+        )
+    )
     assert "too large" in line and "GiB" in line and not (tmp_path / "f.png").exists()

@@ -94,17 +94,31 @@ def test_monai_deploy_app_runs_on_a_study(study, tmp_path):
     if not _importable("monai.deploy.core"):
         pytest.skip("MONAI Deploy App SDK not installed (extra `deploy`)")
     env = {**os.environ, "AMIF_PASSPHRASE": "", "AMIF_KEY_FILE": ""}
-    done = subprocess.run(["bash", "-c", f'ulimit -s 32768; "{sys.executable}" "{REPO / "hooks/monai_deploy/app.py"}" '
-                           f'-i "{study}" -o "{tmp_path / "out"}" -m "{REPO / "bundles/amif_fusion"}"'],
-                          env=env, capture_output=True, text=True, timeout=600)
+    done = subprocess.run(
+        [
+            "bash",
+            "-c",
+            f'ulimit -s 32768; "{sys.executable}" "{REPO / "hooks/monai_deploy/app.py"}" '
+            f'-i "{study}" -o "{tmp_path / "out"}" -m "{REPO / "bundles/amif_fusion"}"',
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     written = sorted((tmp_path / "out" / "CT-MRI").glob("*.dcm"))
     assert len(written) == 3
     assert all(pydicom.dcmread(f).BurnedInAnnotation == "YES" for f in written)  # no key in the environment
 
 
-@pytest.mark.parametrize("hook, extra, module", [("monai_deploy/app.py", "deploy", "monai.deploy.core"),
-                                                 ("monai_label/main.py", "label", "monailabel.interfaces.app")])
+@pytest.mark.parametrize(
+    "hook, extra, module",
+    [
+        ("monai_deploy/app.py", "deploy", "monai.deploy.core"),
+        ("monai_label/main.py", "label", "monailabel.interfaces.app"),
+    ],
+)
 def test_hooks_say_which_extra_to_install_when_the_sdk_is_missing(hook, extra, module):
     if _importable(module):
         pytest.skip(f"{module} is installed here")

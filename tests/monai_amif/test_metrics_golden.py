@@ -13,7 +13,9 @@ COLUMNS = ["EN", "SD", "SF", "AG", "MI", "SCD", "VIF", "Qabf", "SSIM2", "SSIM255
 
 def _rows(text: str, header_start: str) -> list[list[str]]:
     section = text.split(header_start, 1)[1].split("\n## ", 1)[0]
-    rows = [[c.strip() for c in line.strip().strip("|").split("|")] for line in section.splitlines() if line.startswith("|")]
+    rows = [
+        [c.strip() for c in line.strip().strip("|").split("|")] for line in section.splitlines() if line.startswith("|")
+    ]
     return [r for r in rows[2:]]  # skip the header and the |---| line
 
 

@@ -1,5 +1,3 @@
-from typing import Optional
-
 import pytest
 import torch
 
@@ -54,6 +52,7 @@ def test_key_reaches_the_output_only_through_the_key_path():
         def forward(self, key):
             z = torch.zeros(key.shape[0], total)
             return z, z
+
     net.key_path = Constant()
     a = net(x, Key.from_passphrase("a").tensor()[None])
     b = net(x, torch.zeros(1, 256))
@@ -74,7 +73,7 @@ def test_torchscript_matches_eager_for_right_none_and_wrong_keys(tmp_path, confi
 
 def test_branch_check_catches_a_key_dependent_if():
     class Gated(torch.nn.Module):
-        def forward(self, image: torch.Tensor, key: Optional[torch.Tensor] = None) -> torch.Tensor:
+        def forward(self, image: torch.Tensor, key: torch.Tensor | None = None) -> torch.Tensor:
             if key is None:
                 key = torch.zeros(1, 4)
             k = key * 2
@@ -86,8 +85,22 @@ def test_branch_check_catches_a_key_dependent_if():
 
 
 _SHAPE_ONLY = {"aten::size", "aten::dim", "prim::device", "prim::dtype", "aten::len"}
-_DECISIONS = {"aten::eq", "aten::ne", "aten::gt", "aten::lt", "aten::ge", "aten::le", "aten::equal", "aten::item",
-              "aten::Bool", "aten::Int", "aten::Float", "aten::is_nonzero", "aten::any", "aten::all"}
+_DECISIONS = {
+    "aten::eq",
+    "aten::ne",
+    "aten::gt",
+    "aten::lt",
+    "aten::ge",
+    "aten::le",
+    "aten::equal",
+    "aten::item",
+    "aten::Bool",
+    "aten::Int",
+    "aten::Float",
+    "aten::is_nonzero",
+    "aten::any",
+    "aten::all",
+}
 
 
 _PRESENCE = {"aten::__is__", "aten::__isnot__"}  # `key is None`: whether a key was passed, not what it holds

@@ -7,8 +7,7 @@ from PIL import Image
 
 from guard_core.keys import Key
 from monai_amif.metrics import FUSION_METRICS
-from monai_amif.protocol import (CDDFUSE_COLUMNS, CDDFUSE_PUBLISHED, cddfuse_grey, evaluate_cddfuse, minmax_u8,
-                                 reached)
+from monai_amif.protocol import CDDFUSE_COLUMNS, CDDFUSE_PUBLISHED, cddfuse_grey, evaluate_cddfuse, minmax_u8, reached
 
 
 def test_grey_reading_is_bt601_luma_rounded(tmp_path):
@@ -44,5 +43,7 @@ def test_a_max_rule_model_scores_as_the_max_rule(pair_folder):
     for task in ("CT-MRI", "PET-MRI"):
         model, rule = res[task]["model"], res[task]["max rule"]
         # equal up to the min-max stretch of the output (the phantoms do not reach 255)
-        assert model["MI"] == pytest.approx(rule["MI"], abs=0.05) and model["Qabf"] == pytest.approx(rule["Qabf"], abs=0.05)
+        assert model["MI"] == pytest.approx(rule["MI"], abs=0.05) and model["Qabf"] == pytest.approx(
+            rule["Qabf"], abs=0.05
+        )
         assert set(model) == {*CDDFUSE_COLUMNS, "AG"} and set(FUSION_METRICS) >= set(model)

@@ -56,8 +56,12 @@ def _poison(model: Path, dest: Path, marker: Path, layout: str = "plain") -> Pat
 def test_library_loaders_refuse_payloads(tiny, tmp_path, demo_key, layout):
     marker = tmp_path / "pwned"
     bad = _poison(tiny, tmp_path / "bad" / "model.pt", marker, layout)
-    for call in (lambda: load_model(bad), lambda: load_model(bad, key=demo_key), lambda: key_fingerprint(bad),
-                 lambda: seal_model(bad, demo_key, tmp_path / "out.pt")):
+    for call in (
+        lambda: load_model(bad),
+        lambda: load_model(bad, key=demo_key),
+        lambda: key_fingerprint(bad),
+        lambda: seal_model(bad, demo_key, tmp_path / "out.pt"),
+    ):
         with pytest.raises(ModelFileError, match="refused"):
             call()
     assert not marker.exists() and not (tmp_path / "out.pt").exists()
@@ -70,21 +74,24 @@ def test_cli_paths_refuse_payloads(tiny, tmp_path, pair_folder, monkeypatch):
     monkeypatch.setenv("AMIF_PASSPHRASE", "amif-demo")
     runner = CliRunner()
     runs = {
-        "fuse --weights": runner.invoke(cli, ["fuse", str(mri), str(pet), "-o", str(tmp_path / "a.png"),
-                                              "--weights", str(bad)]),
+        "fuse --weights": runner.invoke(
+            cli, ["fuse", str(mri), str(pet), "-o", str(tmp_path / "a.png"), "--weights", str(bad)]
+        ),
         "seal": runner.invoke(cli, ["seal", "--weights", str(bad), "-o", str(tmp_path / "s.pt")]),
     }
     monkeypatch.setenv("AMIF_WEIGHTS", str(bad))
     runs["$AMIF_WEIGHTS"] = runner.invoke(cli, ["fuse", str(mri), str(pet), "-o", str(tmp_path / "b.png")])
     monkeypatch.delenv("AMIF_WEIGHTS")
     fake_sealed = _poison(tiny, tmp_path / "bad" / "x.sealed.pt", marker, "sealed")
-    runs["sealed"] = runner.invoke(cli, ["fuse", str(mri), str(pet), "-o", str(tmp_path / "c.png"),
-                                         "--weights", str(fake_sealed)])
+    runs["sealed"] = runner.invoke(
+        cli, ["fuse", str(mri), str(pet), "-o", str(tmp_path / "c.png"), "--weights", str(fake_sealed)]
+    )
     run_dir = tmp_path / "run"
     run_dir.mkdir()
     torch.save({"model": {}, "extra": Payload(marker)}, run_dir / "checkpoint.pt")
-    runs["train resume"] = runner.invoke(cli, ["train", "--data", str(pair_folder), "--out", str(run_dir),
-                                               "--epochs", "1", "--max-steps", "1"])
+    runs["train resume"] = runner.invoke(
+        cli, ["train", "--data", str(pair_folder), "--out", str(run_dir), "--epochs", "1", "--max-steps", "1"]
+    )
     for name, r in runs.items():
         assert r.exit_code == 1, (name, r.output)
         assert "refused" in r.output and len(r.output.strip().splitlines()) == 1, (name, r.output)
@@ -97,7 +104,22 @@ def test_bundle_run_refuses_a_payload_model(tmp_path, sample_pet_input):
     bundle = tmp_path / "bundle"
     shutil.copytree(REPO / "bundles" / "amif_fusion", bundle, ignore=shutil.ignore_patterns("*.ts"))
     _poison(REPO / "bundles" / "amif_fusion" / "models" / "model.pt", bundle / "models" / "model.pt", marker)
-    r = subprocess.run([sys.executable, "-m", "monai.bundle", "run", "--config_file", "configs/inference.json",
-                        "--input_dir", str(sample_pet_input), "--output_dir", str(tmp_path / "out")],
-                       cwd=bundle, capture_output=True, text=True, env={"HF_HUB_OFFLINE": "1", "PATH": "/usr/bin:/bin"})
+    r = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "monai.bundle",
+            "run",
+            "--config_file",
+            "configs/inference.json",
+            "--input_dir",
+            str(sample_pet_input),
+            "--output_dir",
+            str(tmp_path / "out"),
+        ],
+        cwd=bundle,
+        capture_output=True,
+        text=True,
+        env={"HF_HUB_OFFLINE": "1", "PATH": "/usr/bin:/bin"},
+    )
     assert r.returncode != 0 and not marker.exists()

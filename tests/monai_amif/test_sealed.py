@@ -7,8 +7,8 @@ from PIL import Image
 
 from guard_core.keys import Key, LicenceKeyError
 from monai_amif.checkpoint import build_network, save_model
-from monai_amif.loading import key_fingerprint, load_model
 from monai_amif.cli import cli
+from monai_amif.loading import key_fingerprint, load_model
 from monai_amif.sealed import MarkedPreview, seal_model
 
 
@@ -24,8 +24,12 @@ def test_key_encrypt_round_trip_and_failures():
     k, other = Key.from_passphrase("a"), Key.from_passphrase("b")
     blob = k.encrypt(b"weights", b"header")
     assert k.decrypt(blob, b"header") == b"weights" and blob != k.encrypt(b"weights", b"header")  # fresh salt/nonce
-    for key, ctx, data in ((other, b"header", blob), (k, b"other header", blob), (Key.none(), b"header", blob),
-                           (k, b"header", blob[:-1] + bytes([blob[-1] ^ 1]))):
+    for key, ctx, data in (
+        (other, b"header", blob),
+        (k, b"other header", blob),
+        (Key.none(), b"header", blob),
+        (k, b"header", blob[:-1] + bytes([blob[-1] ^ 1])),
+    ):
         with pytest.raises(LicenceKeyError) as err:
             key.decrypt(data, ctx)
         assert "a" not in err.value.args[0].split() and "weights" not in str(err.value)
@@ -92,15 +96,24 @@ def test_bundle_runs_a_sealed_model(tmp_path, sample_pet_input, shipped_weights,
 
     sealed = seal_model(shipped_weights, demo_key, tmp_path / "model.sealed.pt")
     outs = {}
-    for tag, passphrase, model in (("plain", "amif-demo", shipped_weights), ("sealed", "amif-demo", sealed),
-                                   ("sealed_nokey", "", sealed)):
+    for tag, passphrase, model in (
+        ("plain", "amif-demo", shipped_weights),
+        ("sealed", "amif-demo", sealed),
+        ("sealed_nokey", "", sealed),
+    ):
         monkeypatch.setenv("AMIF_PASSPHRASE", passphrase)
         monkeypatch.delenv("AMIF_KEY_FILE", raising=False)
         configs = [str(BUNDLE / "configs" / "inference.json")]
         if model == sealed:
             configs.append(str(BUNDLE / "configs" / "inference_sealed.json"))
-        wf = ConfigWorkflow(config_file=configs, workflow_type="infer", bundle_root=str(BUNDLE),
-                            input_dir=str(sample_pet_input), output_dir=str(tmp_path / tag), model_path=str(model))
+        wf = ConfigWorkflow(
+            config_file=configs,
+            workflow_type="infer",
+            bundle_root=str(BUNDLE),
+            input_dir=str(sample_pet_input),
+            output_dir=str(tmp_path / tag),
+            model_path=str(model),
+        )
         wf.initialize()
         wf.run()
         wf.finalize()

@@ -18,8 +18,9 @@ def _deep(path, grey=False):
     if path.suffix == ".png":
         cv2.imwrite(str(path), arr)
     else:
-        tifffile.imwrite(path, arr if grey else arr[..., ::-1], photometric="minisblack" if grey else "rgb",
-                         resolution=(300, 300))
+        tifffile.imwrite(
+            path, arr if grey else arr[..., ::-1], photometric="minisblack" if grey else "rgb", resolution=(300, 300)
+        )
     return arr
 
 
@@ -44,12 +45,26 @@ def test_16bit_png_keeps_its_text_chunks_and_is_protected_by_the_cli(tiny_encode
     data = src.read_bytes()
     import struct
     import zlib
+
     body = b"Author\x00Alice"
     chunk = struct.pack(">I", len(body)) + b"tEXt" + body + struct.pack(">I", zlib.crc32(b"tEXt" + body))
     src.write_bytes(data[:33] + chunk + data[33:])
     assert Image.open(src).text == {"Author": "Alice"} and im.size == (64, 48)
-    r = CliRunner().invoke(cli, ["protect", str(src.parent), "-o", str(tmp_path / "out"), "--encoders", "tiny",
-                                 "--steps", "2", "--device", "cpu"])
+    r = CliRunner().invoke(
+        cli,
+        [
+            "protect",
+            str(src.parent),
+            "-o",
+            str(tmp_path / "out"),
+            "--encoders",
+            "tiny",
+            "--steps",
+            "2",
+            "--device",
+            "cpu",
+        ],
+    )
     assert r.exit_code == 0, r.output
     out = tmp_path / "out" / "d.png"
     assert Image.open(out).text == {"Author": "Alice"}

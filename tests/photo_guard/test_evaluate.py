@@ -29,8 +29,19 @@ def make_identities(root, people=4, photos=5, size=(40, 48)):
 
 
 def tiny_config(**kw):
-    base = dict(people=4, train=3, queries=2, labels=2, draws=2, steps=2, attackers=("tiny", "tiny2"),
-                ensemble=("tiny", "tiny2"), strengths=("default",), ratios=(0.0, 1.0), postprocess=("jpeg75",))
+    base = dict(
+        people=4,
+        train=3,
+        queries=2,
+        labels=2,
+        draws=2,
+        steps=2,
+        attackers=("tiny", "tiny2"),
+        ensemble=("tiny", "tiny2"),
+        strengths=("default",),
+        ratios=(0.0, 1.0),
+        postprocess=("jpeg75",),
+    )
     return EvalConfig(**{**base, **kw})
 
 
@@ -80,12 +91,37 @@ def test_postprocess_changes_pixels_and_size():
 def test_goals_judge_each_rule():
     cfg = tiny_config(labels=10)
     rows = [
-        {"experiment": "strength", "run": "tiny+tiny2@default", "strength": "default", "attacker": "a", "head": "linear",
-         "white_box": True, "clean_acc": 0.9, "protected_acc": 0.15, "protected_inverted_acc": 0.85},
-        {"experiment": "ensemble", "run": "tiny@default", "strength": "default", "attacker": "a", "head": "linear",
-         "white_box": False, "clean_acc": 0.9, "protected_acc": 0.6},
-        {"experiment": "postprocess", "run": "tiny+tiny2@default", "postprocess": "jpeg75", "attacker": "a",
-         "head": "linear", "white_box": True, "clean_acc": 0.8, "protected_acc": 0.3},
+        {
+            "experiment": "strength",
+            "run": "tiny+tiny2@default",
+            "strength": "default",
+            "attacker": "a",
+            "head": "linear",
+            "white_box": True,
+            "clean_acc": 0.9,
+            "protected_acc": 0.15,
+            "protected_inverted_acc": 0.85,
+        },
+        {
+            "experiment": "ensemble",
+            "run": "tiny@default",
+            "strength": "default",
+            "attacker": "a",
+            "head": "linear",
+            "white_box": False,
+            "clean_acc": 0.9,
+            "protected_acc": 0.6,
+        },
+        {
+            "experiment": "postprocess",
+            "run": "tiny+tiny2@default",
+            "postprocess": "jpeg75",
+            "attacker": "a",
+            "head": "linear",
+            "white_box": True,
+            "clean_acc": 0.8,
+            "protected_acc": 0.3,
+        },
     ]
     g = goals(rows, cfg)
     assert g["white_box"]["a/linear"]["met"]  # 15 % is within 10 points of chance (10 %)
@@ -124,9 +160,29 @@ def test_run_evaluation_end_to_end_resumes_and_reports(tmp_path, tiny_encoder):
 
 def test_cli_evaluate(tmp_path, tiny_encoder):
     data = make_identities(tmp_path / "data")
-    args = ["evaluate", "--data", str(data), "--people", "4", "--train", "3", "--queries", "2", "--labels", "2",
-            "--draws", "1", "--steps", "1", "--encoders", "tiny", "--attackers", "tiny",
-            "--json", str(tmp_path / "out.json")]
+    args = [
+        "evaluate",
+        "--data",
+        str(data),
+        "--people",
+        "4",
+        "--train",
+        "3",
+        "--queries",
+        "2",
+        "--labels",
+        "2",
+        "--draws",
+        "1",
+        "--steps",
+        "1",
+        "--encoders",
+        "tiny",
+        "--attackers",
+        "tiny",
+        "--json",
+        str(tmp_path / "out.json"),
+    ]
     result = CliRunner().invoke(cli, args)
     assert result.exit_code == 0, result.output
     assert "## Goals" in result.output

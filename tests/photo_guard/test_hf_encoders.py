@@ -20,8 +20,9 @@ def tiny_clip(tmp_path_factory):
     from transformers import CLIPImageProcessor, CLIPVisionConfig, CLIPVisionModel
 
     path = tmp_path_factory.mktemp("clip")
-    cfg = CLIPVisionConfig(hidden_size=32, intermediate_size=64, num_hidden_layers=3, num_attention_heads=4,
-                           image_size=336, patch_size=14)
+    cfg = CLIPVisionConfig(
+        hidden_size=32, intermediate_size=64, num_hidden_layers=3, num_attention_heads=4, image_size=336, patch_size=14
+    )
     CLIPVisionModel(cfg).save_pretrained(path)
     CLIPImageProcessor(size={"shortest_edge": 336}, crop_size={"height": 336, "width": 336}).save_pretrained(path)
     return path
@@ -32,8 +33,9 @@ def tiny_siglip(tmp_path_factory):
     from transformers import SiglipImageProcessor, SiglipVisionConfig, SiglipVisionModel
 
     path = tmp_path_factory.mktemp("siglip")
-    cfg = SiglipVisionConfig(hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=4,
-                             image_size=224, patch_size=16)
+    cfg = SiglipVisionConfig(
+        hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=4, image_size=224, patch_size=16
+    )
     SiglipVisionModel(cfg).save_pretrained(path)
     SiglipImageProcessor(size={"height": 224, "width": 224}).save_pretrained(path)
     return path
@@ -87,10 +89,26 @@ def tiny_qwen2vl(tmp_path_factory):
 
     path = tmp_path_factory.mktemp("qwen2vl")
     cfg = Qwen2VLConfig(
-        vision_config={"depth": 2, "embed_dim": 32, "hidden_size": 32, "num_heads": 4, "mlp_ratio": 2, "in_chans": 3,
-                       "patch_size": 14, "spatial_merge_size": 2, "temporal_patch_size": 2},
-        text_config={"hidden_size": 32, "intermediate_size": 64, "num_hidden_layers": 1, "num_attention_heads": 4,
-                     "num_key_value_heads": 2, "vocab_size": 128, "rope_scaling": {"type": "mrope", "mrope_section": [2, 1, 1]}},
+        vision_config={
+            "depth": 2,
+            "embed_dim": 32,
+            "hidden_size": 32,
+            "num_heads": 4,
+            "mlp_ratio": 2,
+            "in_chans": 3,
+            "patch_size": 14,
+            "spatial_merge_size": 2,
+            "temporal_patch_size": 2,
+        },
+        text_config={
+            "hidden_size": 32,
+            "intermediate_size": 64,
+            "num_hidden_layers": 1,
+            "num_attention_heads": 4,
+            "num_key_value_heads": 2,
+            "vocab_size": 128,
+            "rope_scaling": {"type": "mrope", "mrope_section": [2, 1, 1]},
+        },
     )
     Qwen2VLForConditionalGeneration(cfg).save_pretrained(path)
     Qwen2VLImageProcessor(size={"shortest_edge": 56 * 56, "longest_edge": 28 * 28 * 64}).save_pretrained(path)

@@ -25,8 +25,13 @@ def test_digikam_script_writes_the_protected_output(tmp_path):
     src = make_photo(tmp_path / "in.jpg", size=(64, 64))
     out = tmp_path / "queue" / "out.jpg"
     out.parent.mkdir()
-    done = subprocess.run(["bash", str(HOOKS / "digikam" / "photo_guard_bqm.sh")], capture_output=True, text=True,
-                          env={**_env(), "INPUT": str(src), "OUTPUT": str(out)}, timeout=600)
+    done = subprocess.run(
+        ["bash", str(HOOKS / "digikam" / "photo_guard_bqm.sh")],
+        capture_output=True,
+        text=True,
+        env={**_env(), "INPUT": str(src), "OUTPUT": str(out)},
+        timeout=600,
+    )
     assert done.returncode == 0, done.stderr[-2000:]
     assert out.exists() and read_photo(out).pixels.shape == read_photo(src).pixels.shape
     assert out.read_bytes() != src.read_bytes()
@@ -57,7 +62,10 @@ def test_darktable_lua_parses():
 
 
 def test_every_hook_starts_with_a_two_line_usage_header():
-    for path in (HOOKS / "darktable" / "photo_guard.lua", HOOKS / "digikam" / "photo_guard_bqm.sh",
-                 HOOKS / "osxphotos" / "photo_guard_post.py"):
+    for path in (
+        HOOKS / "darktable" / "photo_guard.lua",
+        HOOKS / "digikam" / "photo_guard_bqm.sh",
+        HOOKS / "osxphotos" / "photo_guard_post.py",
+    ):
         lines = [ln for ln in path.read_text().splitlines() if not ln.startswith("#!")][:2]
         assert "photo_guard" in lines[0] and "Usage" in lines[1], path

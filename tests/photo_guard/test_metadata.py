@@ -19,7 +19,11 @@ CHANGES = {"ExifTool", "System", "Composite"}  # the reader's own notes, file da
 def _tags(path) -> dict:
     out = subprocess.run([EXIFTOOL, "-j", "-G1", "-a", "-s", str(path)], capture_output=True, text=True, check=True)
     doc = json.loads(out.stdout)[0]
-    return {k: v for k, v in doc.items() if k.split(":")[0] not in CHANGES and k not in ("SourceFile", "File:CurrentIPTCDigest")}
+    return {
+        k: v
+        for k, v in doc.items()
+        if k.split(":")[0] not in CHANGES and k not in ("SourceFile", "File:CurrentIPTCDigest")
+    }
 
 
 def _picture(path, fmt):
@@ -36,10 +40,23 @@ def _tag(path, *args):
 def tagged_jpeg(tmp_path):
     path = tmp_path / "p.jpg"
     _picture(path, "JPEG")
-    _tag(path, "-IPTC:Keywords=family", "-IPTC:Keywords=beach", "-IPTC:City=Lisbon",
-         "-IPTC:Caption-Abstract=Grandma at the beach", "-XMP:Subject=beach", "-EXIF:Artist=Alice",
-         "-GPSLatitude=38.7", "-GPSLatitudeRef=N", "-GPSLongitude=9.1", "-GPSLongitudeRef=W", "-Comment=a comment",
-         "-JFIF:ResolutionUnit=cm", "-JFIF:XResolution=118", "-JFIF:YResolution=118")
+    _tag(
+        path,
+        "-IPTC:Keywords=family",
+        "-IPTC:Keywords=beach",
+        "-IPTC:City=Lisbon",
+        "-IPTC:Caption-Abstract=Grandma at the beach",
+        "-XMP:Subject=beach",
+        "-EXIF:Artist=Alice",
+        "-GPSLatitude=38.7",
+        "-GPSLatitudeRef=N",
+        "-GPSLongitude=9.1",
+        "-GPSLongitudeRef=W",
+        "-Comment=a comment",
+        "-JFIF:ResolutionUnit=cm",
+        "-JFIF:XResolution=118",
+        "-JFIF:YResolution=118",
+    )
     return path
 
 
@@ -47,8 +64,15 @@ def tagged_jpeg(tmp_path):
 def tagged_png(tmp_path):
     path = tmp_path / "p.png"
     _picture(path, "PNG")
-    _tag(path, "-PNG:Author=Alice", "-PNG:Description=Grandma", "-PNG:Comment=hello", "-XMP:Subject=beach",
-         "-EXIF:Artist=Alice", "-PNG:Title=Tĳdelijk")
+    _tag(
+        path,
+        "-PNG:Author=Alice",
+        "-PNG:Description=Grandma",
+        "-PNG:Comment=hello",
+        "-XMP:Subject=beach",
+        "-EXIF:Artist=Alice",
+        "-PNG:Title=Tĳdelijk",
+    )
     return path
 
 
@@ -67,5 +91,6 @@ def test_strip_gps_drops_only_the_gps_block(tagged_jpeg, tmp_path):
     out = write_photo(photo, photo.pixels, tmp_path / "out.jpg", strip_gps=True)
     before, after = _tags(tagged_jpeg), _tags(out)
     assert any(k.startswith("GPS:") for k in before) and not any(k.startswith("GPS:") for k in after)
-    assert {k: v for k, v in before.items() if not k.startswith("GPS:") and k != "File:ExifByteOrder"} == \
-        {k: v for k, v in after.items() if k != "File:ExifByteOrder"}
+    assert {k: v for k, v in before.items() if not k.startswith("GPS:") and k != "File:ExifByteOrder"} == {
+        k: v for k, v in after.items() if k != "File:ExifByteOrder"
+    }

@@ -15,7 +15,10 @@ def test_efficientnet_lite0_recognises_imagenet_classes():
     import skimage.data
 
     enc = build_encoder("efficientnet_lite0")
-    photos = [torch.from_numpy(im).permute(2, 0, 1)[None].float() / 255 for im in (skimage.data.chelsea(), skimage.data.coffee())]
+    photos = [
+        torch.from_numpy(im).permute(2, 0, 1)[None].float() / 255
+        for im in (skimage.data.chelsea(), skimage.data.coffee())
+    ]
     with torch.inference_mode():
         x = torch.cat([enc.preprocess(p) for p in photos])  # each photo at its own size, as the encoder sees it
         top = enc.net.forward_head(enc.net.forward_features(x)).argmax(1).tolist()

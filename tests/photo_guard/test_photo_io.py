@@ -1,4 +1,3 @@
-
 import pytest
 import torch
 from PIL import Image
@@ -22,7 +21,9 @@ def test_jpeg_keeps_exif_icc_xmp_orientation_and_quality(tmp_path):
     from PIL import ImageCms
 
     icc = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
-    src = make_photo(tmp_path / "a.jpg", size=(40, 64), quality=83, exif=_exif(6), icc_profile=icc, xmp=XMP, dpi=(300, 300))
+    src = make_photo(
+        tmp_path / "a.jpg", size=(40, 64), quality=83, exif=_exif(6), icc_profile=icc, xmp=XMP, dpi=(300, 300)
+    )
     photo = read_photo(src)
     assert photo.pixels.shape == (3, 64, 40)  # orientation 6 = displayed rotated
     out = write_photo(photo, photo.pixels, tmp_path / "out" / "a.jpg")

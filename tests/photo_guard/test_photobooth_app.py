@@ -49,8 +49,11 @@ def test_plugin_matches_the_host_specs_and_protects_added_files(tiny_encoder, tm
     from photo_guard import protect
 
     original = protect.ProtectConfig.__init__
-    monkeypatch.setattr(protect.ProtectConfig, "__init__",
-                        lambda self, *a, **k: original(self, *a, **{**k, "encoders": ("tiny",), "device": "cpu"}))
+    monkeypatch.setattr(
+        protect.ProtectConfig,
+        "__init__",
+        lambda self, *a, **k: original(self, *a, **{**k, "encoders": ("tiny",), "device": "cpu"}),
+    )
     shot = make_photo(tmp_path / "shot.jpg", size=(64, 64))
     pm.hook.collection_files_added(files=[shot], priority_modifier=0)
     assert (tmp_path / "protected" / "shot.jpg").exists()

@@ -38,7 +38,9 @@ class _Cfg:
         return int(self.options[(section, option)])
 
 
-def test_plugin_matches_pibooth_hookspecs_and_protects_the_picture(pibooth_hookspecs, tiny_encoder, tmp_path, monkeypatch):
+def test_plugin_matches_pibooth_hookspecs_and_protects_the_picture(
+    pibooth_hookspecs, tiny_encoder, tmp_path, monkeypatch
+):
     from photo_guard.hosts import pibooth_plugin
 
     pm = pluggy.PluginManager("pibooth")

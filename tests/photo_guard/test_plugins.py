@@ -39,8 +39,9 @@ def _run(args, plugin_path, **env):
     full = {**os.environ, "PYTHONPATH": f"{plugin_path}{os.pathsep}{os.environ.get('PYTHONPATH', '')}", **env}
     if "PHOTO_GUARD_PLUGINS" not in env:
         full.pop("PHOTO_GUARD_PLUGINS", None)
-    return subprocess.run([sys.executable, "-m", "photo_guard.cli", *args], capture_output=True, text=True, env=full,
-                          timeout=300)
+    return subprocess.run(
+        [sys.executable, "-m", "photo_guard.cli", *args], capture_output=True, text=True, env=full, timeout=300
+    )
 
 
 def test_third_party_plugin_adds_a_command_and_an_encoder(plugin_path):
@@ -49,8 +50,13 @@ def test_third_party_plugin_adds_a_command_and_an_encoder(plugin_path):
     assert "default: photo_guard.default_plugins photo_guard" in done.stdout
     assert "thirdparty: pg_thirdparty pg-thirdparty 1.2.3" in done.stdout
     assert "hello from thirdparty" in _run(["hello"], plugin_path).stdout
-    enc = subprocess.run([sys.executable, "-c", "from photo_guard.encoders import _collect; print(sorted(_collect()))"],
-                         capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(plugin_path)}, timeout=300)
+    enc = subprocess.run(
+        [sys.executable, "-c", "from photo_guard.encoders import _collect; print(sorted(_collect()))"],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(plugin_path)},
+        timeout=300,
+    )
     assert "thirdparty-enc" in enc.stdout and "sface" in enc.stdout
 
 

@@ -43,7 +43,7 @@ def test_targets_and_validation(tiny_encoder):
     with pytest.raises(ValueError, match="anchor"):
         protect_set(photos, ProtectConfig(encoders=("tiny",), steps=1, target="anchor", device="cpu"))
     with pytest.raises(ValueError, match="strength"):
-        ProtectConfig(strength="max").eps
+        _ = ProtectConfig(strength="max").eps
 
 
 def test_mixed_sizes_and_full_resolution(tiny_encoder):
@@ -89,7 +89,9 @@ def test_cli_verify_and_encoders(tiny_encoder, tmp_path):
     make_photo(tmp_path / "a.png", fmt="PNG")
     out = tmp_path / "o"
     CliRunner().invoke(cli, ["protect", str(tmp_path / "a.png"), "-o", str(out), "--encoders", "tiny", "--steps", "2"])
-    r = CliRunner().invoke(cli, ["verify", str(out / "a.png"), "--original", str(tmp_path / "a.png"), "--encoders", "tiny"])
+    r = CliRunner().invoke(
+        cli, ["verify", str(out / "a.png"), "--original", str(tmp_path / "a.png"), "--encoders", "tiny"]
+    )
     assert r.exit_code == 0, r.output
     assert "PSNR" in r.output and "tiny: cosine" in r.output
     r = CliRunner().invoke(cli, ["encoders"])
@@ -108,9 +110,29 @@ def test_torchrun_shards_files_by_rank(tmp_path):
     for i in range(4):
         make_photo(src / f"p{i}.png", seed=i, size=(64, 64), fmt="PNG")
     torchrun = shutil.which("torchrun", path=os.path.dirname(sys.executable))
-    done = subprocess.run([torchrun, "--nproc_per_node", "2", "--master_port", "29519", "-m", "photo_guard.cli",
-                           "protect", str(src), "-o", str(tmp_path / "out"), "--steps", "1", "--device", "cpu"],
-                          capture_output=True, text=True, timeout=600, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    done = subprocess.run(
+        [
+            torchrun,
+            "--nproc_per_node",
+            "2",
+            "--master_port",
+            "29519",
+            "-m",
+            "photo_guard.cli",
+            "protect",
+            str(src),
+            "-o",
+            str(tmp_path / "out"),
+            "--steps",
+            "1",
+            "--device",
+            "cpu",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env={**os.environ, "OMP_NUM_THREADS": "1"},
+    )
     assert done.returncode == 0, done.stderr[-2000:]
     assert done.stdout.count("protected 2") == 2  # each rank did its half
     manifest = json.loads((tmp_path / "out" / MANIFEST_NAME).read_text())

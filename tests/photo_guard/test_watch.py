@@ -10,8 +10,12 @@ from tests.photo_guard.conftest import make_photo
 
 def _run_watch(inbox, outbox, stop, reports):
     cfg = ProtectConfig(encoders=("tiny",), steps=2, device="cpu")
-    t = threading.Thread(target=watch, args=(inbox, outbox, cfg), kwargs=dict(settle=0.6, poll=0.1, stop=stop,
-                                                                              on_done=reports.append), daemon=True)
+    t = threading.Thread(
+        target=watch,
+        args=(inbox, outbox, cfg),
+        kwargs=dict(settle=0.6, poll=0.1, stop=stop, on_done=reports.append),
+        daemon=True,
+    )
     t.start()
     return t
 
@@ -35,7 +39,7 @@ def test_watch_waits_for_complete_files_survives_bad_ones_and_resumes(tiny_encod
     # A photo copied in slowly, in pieces: it must not be taken half-written.
     with open(inbox / "slow.jpg", "wb") as f:
         for i in range(0, len(data), len(data) // 4 + 1):
-            f.write(data[i:i + len(data) // 4 + 1])
+            f.write(data[i : i + len(data) // 4 + 1])
             f.flush()
             time.sleep(0.3)
     (inbox / "bad.jpg").write_text("not a photo")

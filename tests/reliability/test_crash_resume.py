@@ -25,8 +25,23 @@ N_PHOTOS = 8
 
 
 def _args(src, out):
-    return [sys.executable, "-m", "tests.reliability.photo_guard_tiny", "protect", str(src), "-o", str(out),
-            "--encoders", "tiny", "--steps", "20", "--device", "cpu", "--set-size", "1"]
+    return [
+        sys.executable,
+        "-m",
+        "tests.reliability.photo_guard_tiny",
+        "protect",
+        str(src),
+        "-o",
+        str(out),
+        "--encoders",
+        "tiny",
+        "--steps",
+        "20",
+        "--device",
+        "cpu",
+        "--set-size",
+        "1",
+    ]
 
 
 def _env(state):

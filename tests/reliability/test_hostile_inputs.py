@@ -9,9 +9,7 @@ from pathlib import Path
 
 import nibabel as nib
 import numpy as np
-import pydicom
 import pytest
-import torch
 from click.testing import CliRunner
 from PIL import Image
 from pydicom.dataset import Dataset, FileMetaDataset
@@ -21,7 +19,7 @@ from monai_amif.checkpoint import build_network, save_model
 from monai_amif.cli import cli as amif
 from photo_guard.batch import MANIFEST_NAME
 from photo_guard.cli import cli as photo_guard
-from tests.photo_guard.conftest import make_photo, tiny_encoder  # noqa: F401  (fixture)
+from tests.photo_guard.conftest import make_photo
 from tests.reliability.conftest import snapshot
 
 
@@ -102,9 +100,21 @@ def _case_huge(d):
     return [d / "m.png", d / "c.png"], 1, "too large"
 
 
-FUSE_CASES = {f.__name__[6:]: f for f in (_case_truncated, _case_empty, _case_not_an_image, _case_sizes_differ,
-                                          _case_symlink_loop, _case_newline_name, _case_non_utf8_name,
-                                          _case_lying_dicom, _case_nifti_nan, _case_huge)}
+FUSE_CASES = {
+    f.__name__[6:]: f
+    for f in (
+        _case_truncated,
+        _case_empty,
+        _case_not_an_image,
+        _case_sizes_differ,
+        _case_symlink_loop,
+        _case_newline_name,
+        _case_non_utf8_name,
+        _case_lying_dicom,
+        _case_nifti_nan,
+        _case_huge,
+    )
+}
 
 
 @pytest.fixture(scope="module")
@@ -139,8 +149,20 @@ def test_amif_fuse_with_a_garbled_key_file(tmp_path, tiny_weights, monkeypatch):
     key = tmp_path / "key.json"
     key.write_text('{"format": "amif-licence-key", "version": 1, "key": "%%%"}')
     os.chmod(key, 0o600)
-    r = CliRunner().invoke(amif, ["fuse", str(_png(tmp_path / "m.png")), str(_png(tmp_path / "c.png")), "-o",
-                                  str(tmp_path / "f.png"), "--weights", str(tiny_weights), "--key-file", str(key)])
+    r = CliRunner().invoke(
+        amif,
+        [
+            "fuse",
+            str(_png(tmp_path / "m.png")),
+            str(_png(tmp_path / "c.png")),
+            "-o",
+            str(tmp_path / "f.png"),
+            "--weights",
+            str(tiny_weights),
+            "--key-file",
+            str(key),
+        ],
+    )
     assert r.exit_code == 1 and len(r.output.strip().splitlines()) == 1 and "key.json" in r.output
     assert "%%%" not in r.output and not (tmp_path / "f.png").exists()
 
@@ -180,8 +202,14 @@ def test_photo_guard_library_of_hostile_files(tiny_encoder, tmp_path):
     assert "anim.gif: skipped" in r.output
     assert {k: v for k, v in snapshot(lib).items() if not k.startswith("shared")} == before
     written = set(snapshot(out))
-    assert written == {MANIFEST_NAME, "good.jpg", "sub/good.jpg", "bad_exif.jpg", "new\nline.png",
-                       os.fsdecode(b"\xfe.png")}, written
+    assert written == {
+        MANIFEST_NAME,
+        "good.jpg",
+        "sub/good.jpg",
+        "bad_exif.jpg",
+        "new\nline.png",
+        os.fsdecode(b"\xfe.png"),
+    }, written
     again = CliRunner().invoke(photo_guard, args)
     assert again.exit_code == 3 and "protected 0, skipped 5" in again.output, again.output
 
@@ -191,7 +219,22 @@ def test_photo_guard_folder_of_a_thousand_tiny_files(tiny_encoder, tmp_path):
     lib.mkdir()
     for i in range(1000):
         make_photo(lib / f"{i:04d}.png", seed=i, size=(16, 16), fmt="PNG")
-    r = CliRunner().invoke(photo_guard, ["protect", str(lib), "-o", str(tmp_path / "out"), "--encoders", "tiny",
-                                         "--steps", "1", "--device", "cpu", "--set-size", "100"])
+    r = CliRunner().invoke(
+        photo_guard,
+        [
+            "protect",
+            str(lib),
+            "-o",
+            str(tmp_path / "out"),
+            "--encoders",
+            "tiny",
+            "--steps",
+            "1",
+            "--device",
+            "cpu",
+            "--set-size",
+            "100",
+        ],
+    )
     assert r.exit_code == 0 and "protected 1000" in r.output, r.output
     assert len(list((tmp_path / "out").iterdir())) == 1001
