@@ -7,7 +7,7 @@ import sys
 
 import click
 
-from guard_core.errors import GuardError, os_error_message
+from guard_core.cli import GuardCommands
 from guard_core.keys import Key, LicenceKeyError
 
 from . import __version__
@@ -16,20 +16,7 @@ from .attacks import ATTACKS
 PASSPHRASE_ENV = "AMIF_PASSPHRASE"
 
 
-class _Commands(click.Group):
-    """Every command's user-facing errors (:class:`~guard_core.errors.GuardError`, which AMIF's errors derive from,
-    and operating-system errors such as a read-only or full disk) end as one line and exit code 1."""
-
-    def invoke(self, ctx: click.Context):
-        try:
-            return super().invoke(ctx)
-        except GuardError as exc:
-            raise click.ClickException(str(exc)) from None
-        except OSError as exc:
-            raise click.ClickException(os_error_message(exc)) from None
-
-
-@click.group(cls=_Commands, context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(cls=GuardCommands, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="amif")
 def cli() -> None:
     """AMIF: key-gated medical image fusion (MRI + CT/PET/SPECT) for MONAI."""

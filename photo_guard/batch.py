@@ -23,6 +23,7 @@ from guard_core.atomic import atomic_output, clean_stale_temps
 from guard_core.device import resolve
 
 from .encoders import build_encoder
+from .errors import PhotoGuardError
 from .owner_state import keyed_digest
 from .photo_io import SUPPORTED_SUFFIXES, PhotoError, codec_round_trip, is_lossy, read_photo, sha256_file, write_photo
 from .protect import ProtectConfig, measure, protect_set
@@ -135,7 +136,6 @@ class BatchReport:
     protected: list[Path] = field(default_factory=list)
     skipped: list[Path] = field(default_factory=list)
     failed: list[tuple[Path, str]] = field(default_factory=list)
-    ignored: list[tuple[Path, str]] = field(default_factory=list)  # not photos we can protect (listed, not failures)
 
 
 @dataclass
@@ -207,7 +207,7 @@ def protect_files(
     ``files`` are :class:`Source` s from :func:`collect_photos` (mirrored tree) or plain paths (kept by name).
     """
     if out_dir is None and not in_place:
-        raise ValueError("give an output folder, or ask for in-place protection explicitly")
+        raise PhotoGuardError("give an output folder, or ask for in-place protection explicitly")
     report = BatchReport()
     params = json.loads(json.dumps(config.to_dict()))  # as stored: tuples become lists
     sources = [f if isinstance(f, Source) else Source(Path(f), PurePosixPath(Path(f).name)) for f in files]

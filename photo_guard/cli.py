@@ -8,10 +8,12 @@ from pathlib import Path
 
 import click
 
+from guard_core.cli import GuardCommands
+
 from . import __version__
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(cls=GuardCommands, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="photo-guard")
 def cli() -> None:
     """photo_guard: protect photos before they leave your library, so VLMs fine-tuned on them learn nothing of you."""
@@ -45,7 +47,6 @@ def protect(paths, out_dir, in_place, no_backup, strength, encoders, steps, stri
     from tqdm import tqdm
 
     from .batch import collect_photos, protect_files
-    from .encoders import EncoderUnavailable
     from .protect import ProtectConfig
 
     if not out_dir and not in_place:
@@ -57,19 +58,16 @@ def protect(paths, out_dir, in_place, no_backup, strength, encoders, steps, stri
         strength=strength, steps=steps, encoders=tuple(e for e in encoders.split(",") if e), device=device
     )
     bar = tqdm(total=len(files), unit="photo", disable=rank != 0 or not files)
-    try:
-        report = protect_files(
-            files,
-            Path(out_dir) if out_dir else None,
-            cfg,
-            in_place=in_place,
-            strip_gps=strip_gps,
-            set_size=set_size,
-            on_photo=lambda _: bar.update(1),
-            backup=not no_backup,
-        )
-    except EncoderUnavailable as exc:
-        raise click.ClickException(str(exc)) from None
+    report = protect_files(
+        files,
+        Path(out_dir) if out_dir else None,
+        cfg,
+        in_place=in_place,
+        strip_gps=strip_gps,
+        set_size=set_size,
+        on_photo=lambda _: bar.update(1),
+        backup=not no_backup,
+    )
     bar.update(len(report.skipped))
     bar.close()
     if rank == 0:
@@ -92,19 +90,27 @@ def protect(paths, out_dir, in_place, no_backup, strength, encoders, steps, stri
 def verify(protected, original, encoders) -> None:
     """Measure a protected photo against its original: budget, PSNR, SSIM, per-encoder embedding shift."""
     from .encoders import build_encoder
-    from .photo_io import PhotoError, load_rgb
-    from .protect import measure
+    from .photo_io import codec_round_trip, is_lossy, read_photo
+    from .protect import STRENGTHS, measure
 
-    try:
-        a, b = load_rgb(original), load_rgb(protected)
-    except PhotoError as exc:
-        raise click.ClickException(str(exc)) from None
+    source, shared = read_photo(original), read_photo(protected)
+    a, b = source.pixels, shared.pixels
     if a.shape != b.shape:
         raise click.ClickException(
             f"{protected}: size {tuple(b.shape[-2:])} differs from the original's {tuple(a.shape[-2:])}"
         )
     (stats,) = measure([a], [b], [build_encoder(n) for n in encoders.split(",")])
-    click.echo(f"L-inf: {stats['linf_255']:.1f}/255  PSNR: {stats['psnr']:.2f} dB  SSIM: {stats['ssim']:.4f}")
+    budgets = ", ".join(f"{name} {eps * 255:.0f}" for name, eps in STRENGTHS.items())
+    click.echo(f"Largest change of any pixel: {stats['linf_255']:.1f}/255 (protection budgets: {budgets} /255).")
+    if is_lossy(shared):
+        # What the codec alone does: the original saved the same way, compared with itself.
+        floor = float((codec_round_trip(shared, a) - a).abs().max() * 255)
+        click.echo(
+            f"This is a {shared.format} file: saving the untouched original the same way already changes "
+            f"pixels by up to {floor:.1f}/255, so part of that change is the format's own compression, not "
+            "the protection."
+        )
+    click.echo(f"Overall difference: PSNR {stats['psnr']:.2f} dB, SSIM {stats['ssim']:.4f} (1 = identical).")
     for name, shift in stats["encoders"].items():
         click.echo(f"{name}: cosine(protected, original) = {shift['cos_to_clean']:.3f}")
 
@@ -195,7 +201,6 @@ def evaluate(
     import logging
     import shlex
 
-    from .encoders import EncoderUnavailable
     from .evaluate import EvalConfig, run_evaluation
     from .evaluate_report import markdown, write_report
 
@@ -212,10 +217,7 @@ def evaluate(
         targets=tuple(t for t in targets.split(",") if t),
         device=device,
     )
-    try:
-        ev = run_evaluation(Path(data), cfg, cache=Path(cache) if cache else None)
-    except (ValueError, EncoderUnavailable) as exc:
-        raise click.ClickException(str(exc)) from None
+    ev = run_evaluation(Path(data), cfg, cache=Path(cache) if cache else None)
     command = "photo-guard " + " ".join(shlex.quote(a) for a in sys.argv[1:])
     if json_out:
         from guard_core.atomic import atomic_output

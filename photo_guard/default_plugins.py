@@ -7,9 +7,17 @@ from pathlib import Path
 
 from guard_core import eot
 
+from .errors import PhotoGuardError
 from .hookspecs import hookimpl
 
-_import_queue = ThreadPoolExecutor(max_workers=1, thread_name_prefix="photo_guard-import")
+_import_queue: ThreadPoolExecutor | None = None  # started by the first import, not by importing this module
+
+
+def _queue() -> ThreadPoolExecutor:
+    global _import_queue
+    if _import_queue is None:
+        _import_queue = ThreadPoolExecutor(max_workers=1, thread_name_prefix="photo_guard-import")
+    return _import_queue
 
 
 @hookimpl
@@ -39,9 +47,11 @@ def _protect(paths: list[Path], out_dir: Path | None, context: dict, backup: boo
 
     cfg = ProtectConfig(**context.get("config", {}))
     report = protect_files(paths, out_dir, cfg, in_place=out_dir is None, backup=backup)
+    context["report"] = report  # for hosts that count what was done, skipped or failed
     if report.failed:
-        raise RuntimeError("; ".join(message for _, message in report.failed))
-    return report.protected
+        raise PhotoGuardError("; ".join(message for _, message in report.failed))
+    done = {p.name: p for p in report.protected}  # a photo finished by an earlier run is where that run put it
+    return [done.get(p.name) or (Path(out_dir) / p.name if out_dir is not None else p) for p in paths]
 
 
 @hookimpl
@@ -67,4 +77,4 @@ def photo_on_export(photos, destination, context):
 def photo_on_import(photos, context) -> Future:
     """Queue the imported photos for protection into ``context["out_dir"]`` and return at once."""
     out_dir = Path(context["out_dir"])
-    return _import_queue.submit(_protect, [Path(p) for p in photos], out_dir, context)
+    return _queue().submit(_protect, [Path(p) for p in photos], out_dir, context)

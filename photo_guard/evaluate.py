@@ -33,6 +33,7 @@ from guard_core.atomic import atomic_output
 from guard_core.quality import psnr, ssim
 
 from .encoders import Encoder, build_encoder
+from .errors import PhotoGuardError
 from .faces import face_alignments
 from .photo_io import load_rgb
 from .protect import ProtectConfig, protect_set
@@ -118,7 +119,7 @@ def sample_task(data: Path, cfg: EvalConfig) -> Task:
     usable = [(d, sorted(f for f in d.iterdir() if f.suffix.lower() in exts)) for d in folders]
     usable = [(d, fs) for d, fs in usable if len(fs) > cfg.train]
     if len(usable) < cfg.people:
-        raise ValueError(
+        raise PhotoGuardError(
             f"{data}: {len(usable)} identity folders with more than {cfg.train} photos; "
             f"the simulation needs {cfg.people}"
         )
@@ -176,7 +177,7 @@ def postprocess(images: ImageSet, name: str | None) -> ImageSet:
     if not name:
         return images
     if name not in POSTPROCESS:
-        raise ValueError(f"unknown post-processing {name!r}; known: {', '.join(POSTPROCESS)}")
+        raise PhotoGuardError(f"unknown post-processing {name!r}; known: {', '.join(POSTPROCESS)}")
     return [_tensor(POSTPROCESS[name](_pil(x))) for x in images]
 
 
@@ -194,7 +195,7 @@ def train_head(
     elif kind == "mlp":
         head, lr = nn.Sequential(nn.Linear(d, 256), nn.ReLU(), nn.Dropout(0.2), nn.Linear(256, classes)), 3e-3
     else:
-        raise ValueError(f"unknown head {kind!r}; use linear or mlp")
+        raise PhotoGuardError(f"unknown head {kind!r}; use linear or mlp")
     x = F.normalize(features.float(), dim=1)
     opt = torch.optim.Adam(head.parameters(), lr=lr, weight_decay=1e-4)
     head.train()

@@ -14,7 +14,11 @@ hookimpl = pluggy.HookimplMarker("photo_guard")
 
 @hookspec(firstresult=True)
 def photo_before_share(photo, context):
-    """A photo is about to be shared. Return the protected copy (a path or an image), or None to pass."""
+    """A photo is about to be shared. Return the protected copy (a path), or None to pass to the next plugin.
+
+    ``context``: ``out_dir`` (where the copy goes), ``config`` (:class:`~photo_guard.protect.ProtectConfig` fields),
+    ``host``. Raise :class:`~photo_guard.errors.ShareVetoed` to stop the share: the host then shares nothing.
+    """
 
 
 @hookspec(firstresult=True)

