@@ -19,7 +19,7 @@ from pathlib import Path
 
 import torch
 
-from guard_core.keys import Key
+from guard_core.keys import Key, random_keys
 from monai_amif.data import find_pairs, pair_transforms
 from monai_amif.loading import load_model
 from monai_amif.metrics import mark_ncc
@@ -44,7 +44,7 @@ def gate_check(net: torch.nn.Module, data: str, key: Key, n_random: int = 20, se
     """Minimum mark_ncc over the test pairs for no key, ``n_random`` random keys and as many keys 4 bits away."""
     gen = torch.Generator().manual_seed(seed)
     right = key.tensor()[None]
-    rand = torch.randint(0, 2, (n_random, right.shape[1]), generator=gen).float() * 2 - 1
+    rand = random_keys(n_random, right.shape[1], gen)
     near = right.repeat(n_random, 1)
     for row in near:
         flip = torch.randperm(right.shape[1], generator=gen)[:4]
@@ -53,7 +53,7 @@ def gate_check(net: torch.nn.Module, data: str, key: Key, n_random: int = 20, se
     worst = {"no key": 1.0, "random": 1.0, "4 bits": 1.0}
     for pair in find_pairs(data):
         image = torch.as_tensor(load(pair)["image"]).float()[None]
-        mask, intensity = net._template(*image.shape[-2:]).split(1, dim=1)
+        mask, intensity = net.template_at(*image.shape[-2:]).split(1, dim=1)
         f_auth = net(image, right)
         for name, keys in (("no key", torch.zeros_like(right)), ("random", rand), ("4 bits", near)):
             out = net(image.expand(len(keys), -1, -1, -1), keys)

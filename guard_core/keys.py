@@ -239,3 +239,8 @@ class Key:
 
     def __format__(self, spec: str) -> str:
         return repr(self)
+
+
+def random_keys(n: int, bits: int = KEY_BITS, generator: torch.Generator | None = None) -> torch.Tensor:
+    """``n`` uniformly random ±1 key tensors ``[n, bits]`` (for wrong-key trials and attacks; never a licence)."""
+    return torch.randint(0, 2, (n, bits), generator=generator).float() * 2 - 1

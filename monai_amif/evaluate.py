@@ -9,6 +9,7 @@ import numpy as np
 import torch
 
 from guard_core.keys import Key
+from guard_core.keys import random_keys as draw_random_keys
 
 from .data import find_pairs, pair_transforms
 from .metrics import FUSION_METRICS, fusion_metrics, mark_leak, mark_ncc, to_grey_255
@@ -42,13 +43,13 @@ def evaluate(
     right = key.tensor(device)[None]
     zero = torch.zeros_like(right)
     gen = torch.Generator().manual_seed(seed)
-    randoms = (torch.randint(0, 2, (random_keys, right.shape[1]), generator=gen).float() * 2 - 1).to(device)
+    randoms = draw_random_keys(random_keys, right.shape[1], gen).to(device)
     per: dict[str, dict[str, list]] = defaultdict(lambda: defaultdict(list))
     for pair in find_pairs(data, tasks):
         d = load(pair)
         image = torch.as_tensor(d["image"]).float()[None].to(device)
         h, w = image.shape[-2:]
-        mask, intensity = net._template(h, w).split(1, dim=1)
+        mask, intensity = net.template_at(h, w).split(1, dim=1)
         f_auth, f_none = net(image.expand(2, -1, -1, -1), torch.cat([right, zero])).split(1)
         colour, cbcr = bool(d["func_is_colour"]), torch.as_tensor(d["func_cbcr"])
         a = _as_saved_grey(image[0, 1:2], cbcr, colour)  # functional in grey, as the evaluators read it

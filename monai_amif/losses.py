@@ -8,6 +8,8 @@ from torch import Tensor, nn
 
 from guard_core import ops
 
+from .mark import compose_mark
+
 __all__ = ["FusionLoss", "AuthorizationLoss", "degrade"]
 
 
@@ -73,7 +75,7 @@ class AuthorizationLoss(nn.Module):
         self.sigma, self.mark_weight = sigma, mark_weight
 
     def target(self, fused_auth: Tensor, mask: Tensor, intensity: Tensor) -> Tensor:
-        return mask * intensity + (1 - mask) * degrade(fused_auth.detach(), self.sigma)
+        return compose_mark(mask, intensity, degrade(fused_auth.detach(), self.sigma))
 
     def forward(self, fused_unauth: Tensor, fused_auth: Tensor, mask: Tensor, intensity: Tensor) -> Tensor:
         weight = 1 + (self.mark_weight - 1) * mask

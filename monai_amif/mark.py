@@ -17,7 +17,7 @@ import numpy as np
 import torch
 from PIL import Image, ImageDraw, ImageFont
 
-__all__ = ["MarkSpec", "render_mark"]
+__all__ = ["MarkSpec", "render_mark", "template_at", "compose_mark"]
 
 
 @dataclass(frozen=True)
@@ -60,3 +60,15 @@ def render_mark(spec: MarkSpec = MarkSpec()) -> tuple[torch.Tensor, torch.Tensor
     mask = (np.asarray(ink) > 127).astype(np.float32)
     intensity = ((np.asarray(fill) > 127) & (mask > 0)).astype(np.float32)
     return torch.from_numpy(mask)[None, None], torch.from_numpy(intensity)[None, None]
+
+
+def template_at(template: torch.Tensor, h: int, w: int) -> torch.Tensor:
+    """The stored ``[1, 2, S, S]`` (mask, intensity) template at ``h × w`` (nearest, so strokes stay crisp)."""
+    if template.shape[-2:] == (h, w):
+        return template
+    return torch.nn.functional.interpolate(template, size=[h, w], mode="nearest")
+
+
+def compose_mark(mask: torch.Tensor, intensity: torch.Tensor, background: torch.Tensor) -> torch.Tensor:
+    """``M·W + (1 - M)·background``: the mark drawn, opaque, over ``background`` (all ``[B, 1, H, W]``)."""
+    return mask * intensity + (1 - mask) * background

@@ -17,7 +17,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from .mark import MarkSpec, render_mark
+from .mark import MarkSpec, render_mark, template_at
 
 __all__ = ["AMIFNet", "KeyPath", "FiLMKeyPath", "ParityKeyPath", "KEY_PATHS"]
 
@@ -193,10 +193,9 @@ class AMIFNet(nn.Module):
         self.key_bits = key_bits
         self.multiple = 2 ** len(c)  # the padded grid: 2 for the fold, 2 per strided level
 
-    def _template(self, h: int, w: int) -> Tensor:
-        if self.template.shape[-2] == h and self.template.shape[-1] == w:
-            return self.template
-        return F.interpolate(self.template, size=[h, w], mode="nearest")
+    def template_at(self, h: int, w: int) -> Tensor:
+        """The mark template (mask, intensity) ``[1, 2, h, w]`` this network draws at that size."""
+        return template_at(self.template, h, w)
 
     def forward(self, image: Tensor, key: Tensor | None = None, template: Tensor | None = None) -> Tensor:
         """Fuse ``image [B, 2, H, W]`` under ``key [B, bits]`` (left out: no licence, the zero key).
@@ -254,7 +253,7 @@ class AMIFNet(nn.Module):
         the network's multiple."""
         b, _, h, w = image.shape
         if template is None:
-            template = self._template(h, w).expand(b, -1, -1, -1)
+            template = self.template_at(h, w).expand(b, -1, -1, -1)
         x = torch.cat([image, template.to(image.dtype)], 1)
         m = self.multiple
         ph, pw = (m - h % m) % m, (m - w % m) % m

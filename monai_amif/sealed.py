@@ -23,7 +23,7 @@ from guard_core.keys import Key, LicenceKeyError
 from .checkpoint import atomic_save, build_network, degrade_sigma, read_model_file, read_torch_file
 from .errors import ModelFileError
 from .losses import degrade
-from .mark import MarkSpec, render_mark
+from .mark import MarkSpec, compose_mark, render_mark, template_at
 
 __all__ = ["FORMAT", "seal_model", "open_sealed", "is_sealed", "MarkedPreview"]
 
@@ -77,14 +77,14 @@ class MarkedPreview(nn.Module):
         self.register_buffer("template", torch.cat([mask, intensity], 1))
         self.sigma, self.key_bits, self.mark_spec = sigma, key_bits, mark
 
-    def _template(self, h: int, w: int) -> Tensor:
-        return nn.functional.interpolate(self.template, size=[h, w], mode="nearest")
+    def template_at(self, h: int, w: int) -> Tensor:
+        return template_at(self.template, h, w)
 
     def forward(self, image: Tensor, key: Tensor | None = None, template: Tensor | None = None) -> Tensor:
         if template is None:
-            template = self._template(*image.shape[-2:]).expand(image.shape[0], -1, -1, -1)
+            template = self.template_at(*image.shape[-2:]).expand(image.shape[0], -1, -1, -1)
         mask, intensity = template[:, :1], template[:, 1:]
-        return mask * intensity + (1 - mask) * degrade(image.mean(1, keepdim=True), self.sigma)
+        return compose_mark(mask, intensity, degrade(image.mean(1, keepdim=True), self.sigma))
 
 
 def open_sealed(

@@ -23,7 +23,7 @@ from torch.utils.data.distributed import DistributedSampler
 from tqdm import tqdm
 
 from guard_core.device import resolve, seed_everything
-from guard_core.keys import Key
+from guard_core.keys import Key, random_keys
 
 from .checkpoint import atomic_save, build_network, read_torch_file, save_model
 from .data import find_pairs, pair_transforms
@@ -79,7 +79,7 @@ def wrong_keys(right: torch.Tensor, n: int, p_zero: float, p_random: float, gene
         if u[i] < p_zero:
             out[i] = 0
         elif u[i] < p_zero + p_random:
-            out[i] = torch.randint(0, 2, (bits,), generator=generator).float() * 2 - 1
+            out[i] = random_keys(1, bits, generator)[0]
         else:
             d = NEAR_DISTANCES[int(torch.randint(len(NEAR_DISTANCES), (), generator=generator))]
             flip = torch.randperm(bits, generator=generator)[:d]

@@ -14,6 +14,7 @@ import torch
 from torch import Tensor
 
 from guard_core import ops
+from guard_core.quality import psnr as psnr_db
 
 from ..data import find_pairs, pair_transforms
 from ..errors import AMIFError
@@ -98,14 +99,14 @@ def references(net: AMIFNet, images: Tensor, right: Tensor, batch: int = 16) -> 
     ``right [bits]``."""
     auth = torch.cat([net(x, right.expand(len(x), -1)) for x in images.split(batch)])
     none = torch.cat([net(x) for x in images.split(batch)])
-    mask, intensity = net._template(*images.shape[-2:]).split(1, dim=1)
+    mask, intensity = net.template_at(*images.shape[-2:]).split(1, dim=1)
     return References(auth, none, mask, intensity)
 
 
 def psnr(x: Tensor, ref: Tensor) -> Tensor:
-    """PSNR in dB of ``x`` against ``ref`` (both ``[N, 1, H, W]`` in [0, 1]), per image ``[N]``."""
-    mse = (x - ref).pow(2).flatten(1).mean(1).clamp_min(1e-10)
-    return -10 * torch.log10(mse)
+    """PSNR in dB of ``x`` against ``ref`` (both ``[N, 1, H, W]`` in [0, 1]), per image ``[N]``; identical images
+    count as 100 dB so that tables and JSON stay finite."""
+    return psnr_db(x, ref, 1.0).clamp_max(100.0)
 
 
 def quality(x: Tensor, refs: References) -> dict[str, float]:

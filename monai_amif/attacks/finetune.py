@@ -50,7 +50,7 @@ def finetune_curve(
         p.requires_grad_(True)
     loss = FusionLoss(100, 100, 50)
     g = torch.Generator().manual_seed(seed)
-    template = net._template(*train_images.shape[-2:])
+    template = net.template_at(*train_images.shape[-2:])
     curve: dict[int, dict[str, float]] = {}
 
     def step_loss(_: int) -> Tensor:

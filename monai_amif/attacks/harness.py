@@ -160,7 +160,7 @@ def run_attacks(cfg: AttackConfig, key: Key) -> AttackRun:
     if "key_search" in cfg.attacks or "finetune" in cfg.attacks:
         g = torch.Generator().manual_seed(cfg.seed + 1)
         crops, templates = random_crops(
-            [train.images, net._template(*train.images.shape[-2:])], crop, cfg.search_crops, g
+            [train.images, net.template_at(*train.images.shape[-2:])], crop, cfg.search_crops, g
         )
     if "key_search" in cfg.attacks:
         ks = {}

@@ -14,6 +14,7 @@ import time
 import torch
 from torch import Tensor
 
+from guard_core.keys import random_keys
 from guard_core.pgd import optimise_vector
 
 from ..losses import FusionLoss
@@ -90,7 +91,7 @@ def search_key(
     for p in net.parameters():
         p.requires_grad_(False)
     g = torch.Generator().manual_seed(seed)
-    start = torch.randint(0, 2, (restarts, right.numel()), generator=g).float() * 2 - 1
+    start = random_keys(restarts, right.numel(), g)
     t0 = time.perf_counter()
     keeper = _KeepBest(_objective(net, crops, templates, FusionLoss(100, 100, 50)), restarts)
     res = optimise_vector(keeper, start * (0.5 if bound == "tanh" else 1.0), steps=steps, lr=lr, bound=bound)

@@ -25,6 +25,7 @@ from torch import Tensor, nn
 from guard_core import ops
 
 from ..losses import degrade
+from ..mark import compose_mark
 from .common import fit, random_crops
 
 __all__ = ["invert_template", "inpaint", "median", "gaussian", "RemovalNet", "train_removal_net", "cleaners"]
@@ -95,7 +96,7 @@ class RemovalNet(nn.Module):
 
 
 def _render(clean: Tensor, mask: Tensor, intensity: Tensor, sigma: float) -> Tensor:
-    return mask * intensity + (1 - mask) * degrade(clean, sigma)
+    return compose_mark(mask, intensity, degrade(clean, sigma))
 
 
 def train_removal_net(

@@ -10,19 +10,16 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from guard_core.keys import random_keys
+
 from ..metrics import mark_ncc
 from ..metrics import psnr as fusion_psnr
 from ..networks import AMIFNet
 from .common import PairSet, References, grey_255
 
-__all__ = ["random_keys", "flip_bits", "false_accepts", "wrong_key_attack", "BIT_DISTANCES"]
+__all__ = ["flip_bits", "false_accepts", "wrong_key_attack", "BIT_DISTANCES"]
 
 BIT_DISTANCES = (1, 2, 4, 8, 16, 32, 64, 128)
-
-
-def random_keys(n: int, bits: int, generator: torch.Generator) -> Tensor:
-    """``n`` uniformly random ±1 keys ``[n, bits]``."""
-    return torch.randint(0, 2, (n, bits), generator=generator).float() * 2 - 1
 
 
 def flip_bits(right: Tensor, distance: int, n: int, generator: torch.Generator) -> Tensor:

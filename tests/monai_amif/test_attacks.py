@@ -6,6 +6,7 @@ import pytest
 import torch
 from click.testing import CliRunner
 
+from guard_core.keys import random_keys
 from monai_amif.attacks import AttackConfig, run_attacks
 from monai_amif.attacks.common import References, load_pairs, quality, random_crops
 from monai_amif.attacks.distill import distil, run_student
@@ -13,7 +14,7 @@ from monai_amif.attacks.finetune import head_start
 from monai_amif.attacks.key_search import bits_recovered, search_key, search_modulation
 from monai_amif.attacks.removal import RemovalNet, cleaners, inpaint, invert_template, train_removal_net
 from monai_amif.attacks.report import write_report
-from monai_amif.attacks.wrong_keys import false_accepts, flip_bits, random_keys, wrong_key_attack
+from monai_amif.attacks.wrong_keys import false_accepts, flip_bits, wrong_key_attack
 from monai_amif.checkpoint import build_network, save_model
 from monai_amif.cli import cli
 from monai_amif.losses import degrade
@@ -134,10 +135,10 @@ def test_key_and_modulation_search_lower_the_fusion_loss(split_folder, tiny_net,
         refs = References(
             tiny_net(pairs.images, right.expand(len(pairs), -1)),
             tiny_net(pairs.images),
-            *tiny_net._template(SIZE, SIZE).split(1, dim=1),
+            *tiny_net.template_at(SIZE, SIZE).split(1, dim=1),
         )
     crops, templates = random_crops(
-        [pairs.images, tiny_net._template(SIZE, SIZE)], 32, 2, torch.Generator().manual_seed(0)
+        [pairs.images, tiny_net.template_at(SIZE, SIZE)], 32, 2, torch.Generator().manual_seed(0)
     )
     torch.manual_seed(0)
     film = build_network({"channels": [8, 16], "key_hidden": 16, "key_path": "film"}).eval()
@@ -158,7 +159,7 @@ def test_head_start_trains_both_networks_equally_long(split_folder, tiny_net, de
         refs = References(
             tiny_net(pairs.images, demo_key.tensor().expand(len(pairs), -1)),
             tiny_net(pairs.images),
-            *tiny_net._template(SIZE, SIZE).split(1, dim=1),
+            *tiny_net.template_at(SIZE, SIZE).split(1, dim=1),
         )
     hs = head_start(tiny_net, pairs.images, pairs.images, refs, [0, 5, 20], crop=32, batch=4)
     for name in ("stolen", "scratch"):
@@ -166,7 +167,7 @@ def test_head_start_trains_both_networks_equally_long(split_folder, tiny_net, de
         assert hs[name]["curve"][-1]["fusion_loss"] < hs[name]["curve"][0]["fusion_loss"], name
     stolen0 = hs["stolen"]["curve"][0]["psnr"]
     assert stolen0 == pytest.approx(quality(refs.unauthorised, refs)["psnr"], abs=1e-4)  # step 0 = the stolen model
-    assert not torch.equal(hs["stolen"]["net"].blocks[0].conv.weight, tiny_net.blocks[0].conv.weight)  # a copy moved
+    assert not torch.equal(hs["stolen"]["net"].blocks()[0].conv.weight, tiny_net.blocks()[0].conv.weight)  # a copy moved
 
 
 @pytest.fixture(scope="module")

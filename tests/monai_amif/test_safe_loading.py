@@ -3,8 +3,6 @@
 import builtins
 import json
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -16,6 +14,7 @@ from monai_amif.cli import cli
 from monai_amif.errors import ModelFileError
 from monai_amif.loading import key_fingerprint, load_model
 from monai_amif.sealed import seal_model
+from tests.monai_amif.test_bundle import bundle_run
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -104,22 +103,5 @@ def test_bundle_run_refuses_a_payload_model(tmp_path, sample_pet_input):
     bundle = tmp_path / "bundle"
     shutil.copytree(REPO / "bundles" / "amif_fusion", bundle, ignore=shutil.ignore_patterns("*.ts"))
     _poison(REPO / "bundles" / "amif_fusion" / "models" / "model.pt", bundle / "models" / "model.pt", marker)
-    r = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "monai.bundle",
-            "run",
-            "--config_file",
-            "configs/inference.json",
-            "--input_dir",
-            str(sample_pet_input),
-            "--output_dir",
-            str(tmp_path / "out"),
-        ],
-        cwd=bundle,
-        capture_output=True,
-        text=True,
-        env={"HF_HUB_OFFLINE": "1", "PATH": "/usr/bin:/bin"},
-    )
+    r = bundle_run(sample_pet_input, tmp_path / "out", "amif-demo", bundle=bundle, check=False)
     assert r.returncode != 0 and not marker.exists()

@@ -50,9 +50,9 @@ def test_sealed_model_opens_only_with_its_key(plain, demo_key, tmp_path):
             net = load_model(sealed, key=key)
             assert isinstance(net, MarkedPreview) and not list(net.parameters())
             out = net(image, right)  # a key tensor changes nothing: there is no learned path to unlock
-            mask = net._template(32, 32)[:, :1]
+            mask = net.template_at(32, 32)[:, :1]
             assert out.shape == (2, 1, 32, 32), out.shape
-            assert (out * mask - net._template(32, 32)[:, 1:] * mask).abs().max() < 1e-6
+            assert (out * mask - net.template_at(32, 32)[:, 1:] * mask).abs().max() < 1e-6
 
 
 def test_seal_refuses_another_key_and_non_models(plain, tmp_path):
