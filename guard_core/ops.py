@@ -2,17 +2,20 @@
 
 Thin, typed wrappers over kornia where kornia has the op, so every caller gets one convention:
 images are float tensors ``[B, C, H, W]``; intensities are in ``[0, 1]`` unless a ``data_range`` says otherwise.
-Each function has a module twin (kornia style) for use inside ``nn.Sequential`` and transform lists.
+Functions only: the module twins nobody used are gone (kornia ships modules where a pipeline needs one).
 """
 
 from __future__ import annotations
 
 import kornia
+import numpy as np
 import torch
 import torch.nn.functional as F
-from torch import Tensor, nn
+from torch import Tensor
 
 __all__ = [
+    "to_uint8",
+    "from_uint8",
     "sobel_gradients",
     "sobel_magnitude",
     "ssim",
@@ -24,14 +27,6 @@ __all__ = [
     "resize",
     "crop",
     "center_crop",
-    "SobelMagnitude",
-    "SSIM",
-    "RgbToYcbcr",
-    "YcbcrToRgb",
-    "JPEG",
-    "GaussianBlur",
-    "Resize",
-    "Crop",
 ]
 
 
@@ -150,77 +145,15 @@ def center_crop(image: Tensor, size: tuple[int, int]) -> Tensor:
     return crop(image, (image.shape[-2] - h) // 2, (image.shape[-1] - w) // 2, h, w)
 
 
-class SobelMagnitude(nn.Module):
-    """Module form of :func:`sobel_magnitude`."""
-
-    def forward(self, image: Tensor) -> Tensor:
-        return sobel_magnitude(image)
-
-
-class SSIM(nn.Module):
-    """Module form of :func:`ssim` with a fixed ``data_range``; returns ``[B]``."""
-
-    def __init__(self, data_range: float, window_size: int = 11) -> None:
-        super().__init__()
-        self.data_range, self.window_size = float(data_range), window_size
-
-    def forward(self, x: Tensor, y: Tensor) -> Tensor:
-        return ssim(x, y, self.data_range, self.window_size)
+def to_uint8(image: Tensor) -> np.ndarray:
+    """``[C, H, W]`` in [0, 1] -> ``[H, W, C]`` uint8 (rounded), what an 8-bit file holds; ``C = 1`` gives
+    ``[H, W]``."""
+    u8 = (image.detach().clamp(0, 1) * 255).round().to(torch.uint8).cpu()
+    return u8[0].numpy() if u8.shape[0] == 1 else u8.permute(1, 2, 0).numpy()
 
 
-class RgbToYcbcr(nn.Module):
-    """Module form of :func:`rgb_to_ycbcr`."""
-
-    def forward(self, image: Tensor) -> Tensor:
-        return rgb_to_ycbcr(image)
-
-
-class YcbcrToRgb(nn.Module):
-    """Module form of :func:`ycbcr_to_rgb`."""
-
-    def forward(self, image: Tensor) -> Tensor:
-        return ycbcr_to_rgb(image)
-
-
-class JPEG(nn.Module):
-    """Module form of :func:`jpeg` at a fixed quality."""
-
-    def __init__(self, quality: float) -> None:
-        super().__init__()
-        self.quality = float(quality)
-
-    def forward(self, image: Tensor) -> Tensor:
-        return jpeg(image, self.quality)
-
-
-class GaussianBlur(nn.Module):
-    """Module form of :func:`gaussian_blur`."""
-
-    def __init__(self, sigma: float, kernel_size: int | None = None) -> None:
-        super().__init__()
-        self.sigma, self.kernel_size = float(sigma), kernel_size
-
-    def forward(self, image: Tensor) -> Tensor:
-        return gaussian_blur(image, self.sigma, self.kernel_size)
-
-
-class Resize(nn.Module):
-    """Module form of :func:`resize`."""
-
-    def __init__(self, size: tuple[int, int], antialias: bool = True) -> None:
-        super().__init__()
-        self.size, self.antialias = tuple(size), antialias
-
-    def forward(self, image: Tensor) -> Tensor:
-        return resize(image, self.size, self.antialias)
-
-
-class Crop(nn.Module):
-    """Module form of :func:`crop`."""
-
-    def __init__(self, top: int, left: int, height: int, width: int) -> None:
-        super().__init__()
-        self.window = (top, left, height, width)
-
-    def forward(self, image: Tensor) -> Tensor:
-        return crop(image, *self.window)
+def from_uint8(array: np.ndarray) -> Tensor:
+    """``[H, W(, C)]`` uint8 (or 16-bit, scaled by its dtype's maximum) -> ``[C, H, W]`` float32 in [0, 1]."""
+    scale = float(np.iinfo(array.dtype).max) if array.dtype.kind == "u" else 1.0
+    x = torch.from_numpy(np.ascontiguousarray(array).astype(np.float32) / scale)
+    return x[None] if x.ndim == 2 else x.permute(2, 0, 1).contiguous()

@@ -8,6 +8,7 @@ from collections import defaultdict
 import numpy as np
 import torch
 
+from guard_core import ops
 from guard_core.keys import Key
 from guard_core.keys import random_keys as draw_random_keys
 
@@ -24,8 +25,7 @@ VARIANTS = ("authorised", "unauthorised", "mean rule", "max rule")
 def _as_saved_grey(y: torch.Tensor, cbcr: torch.Tensor, colour: bool) -> np.ndarray:
     """What an evaluator reads back from the saved 8-bit PNG: colour restored, rounded, then BT.601 grey."""
     img = RestoreColour()(y, cbcr) if colour else y
-    u8 = (img.clamp(0, 1) * 255).round().to(torch.uint8).permute(1, 2, 0).cpu().numpy()
-    return to_grey_255(u8 if colour else u8[..., 0])
+    return to_grey_255(ops.to_uint8(img))
 
 
 @torch.inference_mode()

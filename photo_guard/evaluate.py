@@ -29,13 +29,14 @@ import torch.nn.functional as F
 from PIL import Image, ImageFilter
 from torch import Tensor, nn
 
+from guard_core import ops
 from guard_core.atomic import atomic_output
 from guard_core.quality import psnr, ssim
 
 from .encoders import Encoder, build_encoder
 from .errors import PhotoGuardError
 from .faces import face_alignments
-from .photo_io import load_rgb
+from .photo_io import SUPPORTED_SUFFIXES, load_rgb
 from .protect import ProtectConfig, protect_set
 
 __all__ = [
@@ -115,8 +116,7 @@ class Task:
 def sample_task(data: Path, cfg: EvalConfig) -> Task:
     """Pick ``cfg.people`` identities with at least ``train + 1`` photos and split each one's photos (seeded)."""
     folders = sorted(d for d in Path(data).iterdir() if d.is_dir())
-    exts = {".jpg", ".jpeg", ".png"}
-    usable = [(d, sorted(f for f in d.iterdir() if f.suffix.lower() in exts)) for d in folders]
+    usable = [(d, sorted(f for f in d.iterdir() if f.suffix.lower() in SUPPORTED_SUFFIXES)) for d in folders]
     usable = [(d, fs) for d, fs in usable if len(fs) > cfg.train]
     if len(usable) < cfg.people:
         raise PhotoGuardError(
@@ -142,11 +142,11 @@ def sample_task(data: Path, cfg: EvalConfig) -> Task:
 
 
 def _pil(x: Tensor) -> Image.Image:
-    return Image.fromarray((x.clamp(0, 1) * 255).round().to(torch.uint8).permute(1, 2, 0).numpy())
+    return Image.fromarray(ops.to_uint8(x))
 
 
 def _tensor(im: Image.Image) -> Tensor:
-    return torch.from_numpy(np.asarray(im.convert("RGB"), dtype=np.float32) / 255).permute(2, 0, 1).contiguous()
+    return ops.from_uint8(np.asarray(im.convert("RGB")))
 
 
 def _jpeg(quality: int) -> Callable[[Image.Image], Image.Image]:

@@ -20,6 +20,7 @@ import numpy as np
 import torch
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from guard_core import ops
 from guard_core.atomic import atomic_output
 
 from .deep_photos import is_deep, read_deep, write_deep_png, write_deep_tiff
@@ -129,7 +130,7 @@ def read_photo(path: str | os.PathLike) -> Photo:
     exif = im.getexif()
     orientation = int(exif.get(0x0112, 1) or 1)
     shown = ImageOps.exif_transpose(im.convert("RGB") if im.mode != "RGB" else im.copy())
-    pixels = torch.from_numpy(np.asarray(shown, dtype=np.float32) / 255.0).permute(2, 0, 1).contiguous()
+    pixels = ops.from_uint8(np.asarray(shown))
     return Photo(path, pixels, im.format or path.suffix.lstrip(".").upper(), orientation, dict(im.info), im)
 
 
@@ -184,11 +185,10 @@ def codec_round_trip(photo: Photo, pixels: torch.Tensor) -> torch.Tensor:
     """
     import io
 
-    u8 = (pixels.clamp(0, 1) * 255).round().to(torch.uint8).permute(1, 2, 0).cpu().numpy()
+    u8 = ops.to_uint8(pixels)
     buf = io.BytesIO()
     Image.fromarray(u8, "RGB").save(buf, format=photo.format, **_save_kwargs(photo, strip_gps=True))
-    back = np.asarray(Image.open(buf).convert("RGB"), dtype=np.float32) / 255.0
-    return torch.from_numpy(back).permute(2, 0, 1).contiguous()
+    return ops.from_uint8(np.asarray(Image.open(buf).convert("RGB")))
 
 
 def write_photo(
@@ -214,7 +214,7 @@ def write_photo(
     if photo.depth == 16:
         _write_deep(photo, pixels, out_path, same, strip_gps, backup)
         return out_path
-    u8 = (pixels.clamp(0, 1) * 255).round().to(torch.uint8).permute(1, 2, 0).cpu().numpy()
+    u8 = ops.to_uint8(pixels)
     im = Image.fromarray(u8, "RGB")
     if photo.orientation in _INVERSE_TRANSPOSE:
         im = im.transpose(_INVERSE_TRANSPOSE[photo.orientation])  # back to the stored orientation

@@ -15,7 +15,7 @@ import numpy as np
 import torch
 
 from ..faces import face_alignments
-from ..photo_io import load_rgb
+from ..photo_io import SUPPORTED_SUFFIXES, load_rgb
 from . import build_encoder
 
 
@@ -26,7 +26,7 @@ def main() -> None:
     p.add_argument("--limit", type=int, default=None)
     p.add_argument("--batch", type=int, default=32)
     args = p.parse_args()
-    files = sorted(f for f in args.photos.rglob("*") if f.suffix.lower() in (".jpg", ".jpeg", ".png"))
+    files = sorted(f for f in args.photos.rglob("*") if f.suffix.lower() in SUPPORTED_SUFFIXES)
     if args.limit and len(files) > args.limit:
         files = files[:: len(files) // args.limit][: args.limit]  # spread over every identity/folder
     encoders = [build_encoder(n) for n in args.encoders.split(",")]
