@@ -167,9 +167,8 @@ def test_head_start_trains_both_networks_equally_long(split_folder, tiny_net, de
         assert hs[name]["curve"][-1]["fusion_loss"] < hs[name]["curve"][0]["fusion_loss"], name
     stolen0 = hs["stolen"]["curve"][0]["psnr"]
     assert stolen0 == pytest.approx(quality(refs.unauthorised, refs)["psnr"], abs=1e-4)  # step 0 = the stolen model
-    assert not torch.equal(
-        hs["stolen"]["net"].blocks()[0].conv.weight, tiny_net.blocks()[0].conv.weight
-    )  # a copy moved
+    moved = hs["stolen"]["net"].blocks()[0].conv.weight
+    assert not torch.equal(moved, tiny_net.blocks()[0].conv.weight)  # a copy moved
 
 
 @pytest.fixture(scope="module")
