@@ -24,11 +24,12 @@ _COPY_FROM_SOURCE = (
     "AccessionNumber",
     "ReferringPhysicianName",
     "StudyDescription",
-    "FrameOfReferenceUID",
     "PixelSpacing",
-    "ImageOrientationPatient",
-    "ImagePositionPatient",
 )
+_TYPE2 = ("PatientName", "PatientID", "PatientBirthDate", "PatientSex", "StudyDate", "StudyTime",
+          "ReferringPhysicianName", "StudyID", "AccessionNumber")
+# Not copied: ImagePositionPatient/ImageOrientationPatient/FrameOfReferenceUID are outside the Secondary Capture IOD
+# (dciodvfy flags them); where the slice lies is told by the referenced source images instead.
 
 
 def derived_secondary_capture(
@@ -57,11 +58,18 @@ def derived_secondary_capture(
     for tag in _COPY_FROM_SOURCE:
         if source is not None and tag in source:
             setattr(ds, tag, getattr(source, tag))
-    ds.PatientName = ds.get("PatientName", "Anonymous")
-    ds.PatientID = ds.get("PatientID", "")
+    for tag in _TYPE2:  # required, empty when unknown
+        if tag not in ds:
+            setattr(ds, tag, "")
     ds.StudyInstanceUID = ds.get("StudyInstanceUID", generate_uid())
     ds.SeriesInstanceUID = generate_uid()
     ds.Modality = "OT"
+    # Laterality (Type 2C) is for paired body parts: copied when the MR has it; AMIF fuses head scans, which are
+    # unpaired, so it is otherwise absent and the body part says why.
+    if source is not None and source.get("Laterality"):
+        ds.Laterality = source.Laterality
+    ds.BodyPartExamined = (source.get("BodyPartExamined") if source is not None else None) or "HEAD"
+    ds.PatientOrientation = _patient_orientation(source)
     ds.ConversionType = "WSD"
     ds.SeriesNumber, ds.InstanceNumber = 900, 1
     ds.ImageType = ["DERIVED", "SECONDARY"]
@@ -89,3 +97,19 @@ def _reference(src: Dataset) -> Dataset:
     ref.ReferencedSOPClassUID = src.SOPClassUID
     ref.ReferencedSOPInstanceUID = src.SOPInstanceUID
     return ref
+
+
+def _patient_orientation(source: Dataset | None) -> list[str] | str:
+    """General Image's PatientOrientation (row, column directions, e.g. ``["L", "P"]``) from the MR's
+    ImageOrientationPatient; empty (Type 2) when the MR does not say."""
+    iop = source.get("ImageOrientationPatient") if source is not None else None
+    if not iop or len(iop) != 6:
+        return ""
+    return [_direction([float(v) for v in iop[:3]]), _direction([float(v) for v in iop[3:]])]
+
+
+def _direction(v: list[float]) -> str:
+    """The patient-axis letters of a direction cosine vector, strongest first (LPS: +x L, +y P, +z H)."""
+    letters = [("L", "R"), ("P", "A"), ("H", "F")]
+    order = sorted(range(3), key=lambda i: -abs(v[i]))
+    return "".join(letters[i][0 if v[i] > 0 else 1] for i in order if abs(v[i]) > 0.25) or "L"
