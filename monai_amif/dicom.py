@@ -26,8 +26,17 @@ _COPY_FROM_SOURCE = (
     "StudyDescription",
     "PixelSpacing",
 )
-_TYPE2 = ("PatientName", "PatientID", "PatientBirthDate", "PatientSex", "StudyDate", "StudyTime",
-          "ReferringPhysicianName", "StudyID", "AccessionNumber")
+_TYPE2 = (
+    "PatientName",
+    "PatientID",
+    "PatientBirthDate",
+    "PatientSex",
+    "StudyDate",
+    "StudyTime",
+    "ReferringPhysicianName",
+    "StudyID",
+    "AccessionNumber",
+)
 # Not copied: ImagePositionPatient/ImageOrientationPatient/FrameOfReferenceUID are outside the Secondary Capture IOD
 # (dciodvfy flags them); where the slice lies is told by the referenced source images instead.
 

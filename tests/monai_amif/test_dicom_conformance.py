@@ -55,7 +55,8 @@ def test_png_inputs_to_dicom_have_no_validator_errors(tmp_path):
     for name in ("m.png", "c.png"):
         Image.fromarray(np.random.default_rng(0).integers(0, 255, (32, 32)).astype(np.uint8)).save(tmp_path / name)
     out = tmp_path / "fused.dcm"
-    r = CliRunner().invoke(cli, ["fuse", str(tmp_path / "m.png"), str(tmp_path / "c.png"), "-o", str(out),
-                                 "--weights", str(weights)])
+    r = CliRunner().invoke(
+        cli, ["fuse", str(tmp_path / "m.png"), str(tmp_path / "c.png"), "-o", str(out), "--weights", str(weights)]
+    )
     assert r.exit_code == 0, r.output
     assert [f for f in _findings(out) if f.startswith("Error")] == []
