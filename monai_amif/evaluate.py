@@ -7,6 +7,7 @@ from collections import defaultdict
 
 import numpy as np
 import torch
+from tqdm import tqdm
 
 from guard_core import ops
 from guard_core.keys import Key
@@ -45,7 +46,8 @@ def evaluate(
     gen = torch.Generator().manual_seed(seed)
     randoms = draw_random_keys(random_keys, right.shape[1], gen).to(device)
     per: dict[str, dict[str, list]] = defaultdict(lambda: defaultdict(list))
-    for pair in find_pairs(data, tasks):
+    pairs = find_pairs(data, tasks)
+    for pair in tqdm(pairs, desc="amif evaluate", unit="pair", leave=False):
         d = load(pair)
         image = torch.as_tensor(d["image"]).float()[None].to(device)
         h, w = image.shape[-2:]

@@ -13,6 +13,7 @@ from collections import defaultdict
 
 import numpy as np
 import torch
+from tqdm import tqdm
 
 from guard_core.keys import Key
 
@@ -71,7 +72,8 @@ def evaluate_cddfuse(net: torch.nn.Module, data: str, key: Key, tasks: tuple[str
     device = net.template.device
     right = key.tensor(device)[None]
     per: dict[str, dict[str, list]] = defaultdict(lambda: defaultdict(list))
-    for pair in find_pairs(data, tasks):
+    pairs = find_pairs(data, tasks)
+    for pair in tqdm(pairs, desc="amif evaluate", unit="pair", leave=False):
         a, b = cddfuse_grey(pair["func"]), cddfuse_grey(pair["mri"])
         image = torch.from_numpy(np.stack([b, a]) / 255.0).float()[None].to(device)
         fused = net(image, right)[0, 0].cpu().numpy()

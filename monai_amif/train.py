@@ -170,13 +170,15 @@ def train(cfg: TrainConfig, key: Key) -> Path:
     right = key.tensor(device)
     log_file = out / "train_log.jsonl"
 
+    # One bar for the whole run (resumed runs start where they stopped), so its estimate is the time left to the end.
+    bar = tqdm(total=total_steps, initial=step, desc="amif train", unit="step", disable=rank != 0, smoothing=0.05)
     for epoch in range(start_epoch, cfg.epochs):
         if sampler is not None:
             sampler.set_epoch(epoch)
-        bar = tqdm(loader, desc=f"epoch {epoch + 1}/{cfg.epochs}", disable=rank != 0, leave=False)
+        bar.set_description(f"amif train, epoch {epoch + 1}/{cfg.epochs}")
         sums: dict[str, float] = {}
         t0 = time.perf_counter()
-        for batch in bar:
+        for batch in loader:
             stack = batch["image"].to(device)
             image, template = stack[:, :2], stack[:, 2:]
             b = image.shape[0]
@@ -200,6 +202,7 @@ def train(cfg: TrainConfig, key: Key) -> Path:
             step += 1
             for k, v in terms.items():
                 sums[k] = sums.get(k, 0.0) + float(v.detach())
+            bar.update(1)
             bar.set_postfix(fusion=f"{terms['total'].item():.2f}", auth=f"{float(terms.get('auth', 0.0)):.4f}")
             if cfg.max_steps is not None and step >= cfg.max_steps:
                 break
@@ -230,6 +233,7 @@ def train(cfg: TrainConfig, key: Key) -> Path:
             save_model(net, out / "model.pt", key_fingerprint=key.fingerprint(), train_config=asdict(cfg))
         if cfg.max_steps is not None and step >= cfg.max_steps:
             break
+    bar.close()
     if world > 1:
         dist.barrier()
         dist.destroy_process_group()

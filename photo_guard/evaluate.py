@@ -28,6 +28,7 @@ import torch
 import torch.nn.functional as F
 from PIL import Image, ImageFilter
 from torch import Tensor, nn
+from tqdm import tqdm
 
 from guard_core import ops
 from guard_core.atomic import atomic_output
@@ -273,7 +274,7 @@ def protected_sets(
     anchor = _anchors(encs, sets[0][0], cfg.seed) if run.target == "anchor" else None
     folder = cache / run.name.replace("/", "_") / f"steps{cfg.steps}_seed{cfg.seed}" if cache else None
     out, seconds, done = [], 0.0, 0
-    for images, name in zip(sets, names):
+    for images, name in tqdm(list(zip(sets, names)), desc=f"protect {run.name}", unit="set", leave=False):
         files = [folder / name / f"{i}.png" for i in range(len(images))] if folder else []
         if files and all(f.exists() for f in files):
             out.append([load_rgb(f) for f in files])
@@ -378,7 +379,7 @@ def run_evaluation(
     main = ProtectRun(cfg.ensemble).name
     rows = []
 
-    for attacker in cfg.attackers:
+    for attacker in tqdm(cfg.attackers, desc="attackers", unit="encoder"):
         feats: dict[str, tuple[Tensor, Tensor]] = {}  # one embedding per training-set variant, shared by the heads
 
         def leak(variant: str, make_sets: Callable[[], list[ImageSet]], head: str) -> tuple[float, float]:

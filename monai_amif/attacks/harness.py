@@ -9,6 +9,7 @@ from pathlib import Path
 
 import torch
 from torch import Tensor
+from tqdm import tqdm
 
 from guard_core.keys import Key
 
@@ -66,12 +67,24 @@ def _split(data: str, name: str) -> Path:
     return path
 
 
-def _timed(results: dict, name: str, fn, *args, **kwargs):
-    t0 = time.perf_counter()
-    log.info("attack: %s", name)
-    out = fn(*args, **kwargs)
-    results.setdefault("seconds", {})[name] = round(time.perf_counter() - t0, 1)
-    return out
+_STAGES = {"wrong_keys": 1, "removal": 1, "distillation": 1, "key_search": 3, "finetune": 1, "sealed": 1}
+
+
+class _Stages:
+    """Runs the attack stages: times each into ``results["seconds"]`` and shows progress with the time left."""
+
+    def __init__(self, results: dict, attacks: tuple[str, ...]) -> None:
+        self.results = results
+        self.bar = tqdm(total=sum(_STAGES.get(a, 1) for a in attacks), desc="amif attack", unit="stage")
+
+    def __call__(self, name: str, fn, *args, **kwargs):
+        t0 = time.perf_counter()
+        log.info("attack: %s", name)
+        self.bar.set_postfix_str(name)
+        out = fn(*args, **kwargs)
+        self.results.setdefault("seconds", {})[name] = round(time.perf_counter() - t0, 1)
+        self.bar.update(1)
+        return out
 
 
 def run_attacks(cfg: AttackConfig, key: Key) -> AttackRun:
@@ -110,10 +123,10 @@ def run_attacks(cfg: AttackConfig, key: Key) -> AttackRun:
     examples = {"authorised": refs.authorised[ex, 0], "unauthorised (no key)": refs.unauthorised[ex, 0]}
     sigma = float(getattr(net, "degrade_sigma", 3.0))
     rnet = None
+    stage = _Stages(results, cfg.attacks)
 
     if "wrong_keys" in cfg.attacks:
-        results["wrong_keys"] = _timed(
-            results,
+        results["wrong_keys"] = stage(
             "wrong_keys",
             wrong_keys.wrong_key_attack,
             net,
@@ -125,8 +138,7 @@ def run_attacks(cfg: AttackConfig, key: Key) -> AttackRun:
             seed=cfg.seed,
         )
     if "removal" in cfg.attacks:
-        rnet, rlog = _timed(
-            results,
+        rnet, rlog = stage(
             "removal_net_training",
             removal.train_removal_net,
             train.images,
@@ -146,8 +158,8 @@ def run_attacks(cfg: AttackConfig, key: Key) -> AttackRun:
     if "distillation" in cfg.attacks:
         with torch.inference_mode():  # what the thief collects: unlicensed outputs of the training inputs
             train_unauth = torch.cat([net(x) for x in train.images.split(16)])
-        student, dlog = _timed(
-            results, "distillation", distill.distil, train.images, train_unauth, cfg.distill_steps, crop, seed=cfg.seed
+        student, dlog = stage(
+            "distillation", distill.distil, train.images, train_unauth, cfg.distill_steps, crop, seed=cfg.seed
         )
         out = distill.run_student(student, test.images)
         examples["distilled student"] = out[ex, 0]
@@ -165,8 +177,7 @@ def run_attacks(cfg: AttackConfig, key: Key) -> AttackRun:
     if "key_search" in cfg.attacks:
         ks = {}
         for bound in ("none", "tanh"):
-            r = _timed(
-                results,
+            r = stage(
                 f"key_search_{bound}",
                 key_search.search_key,
                 net,
@@ -185,8 +196,7 @@ def run_attacks(cfg: AttackConfig, key: Key) -> AttackRun:
                     test.images[ex : ex + 1], r.pop("value")[None]
                 )[0, 0]
             ks["raw" if bound == "none" else "tanh"] = r
-        m = _timed(
-            results,
+        m = stage(
             "modulation_search",
             key_search.search_modulation,
             net,
@@ -207,8 +217,7 @@ def run_attacks(cfg: AttackConfig, key: Key) -> AttackRun:
         ks["modulation"] = m
         results["key_search"] = ks
     if "finetune" in cfg.attacks:
-        hs = _timed(
-            results,
+        hs = stage(
             "finetune",
             finetune.head_start,
             net,
@@ -227,8 +236,7 @@ def run_attacks(cfg: AttackConfig, key: Key) -> AttackRun:
             examples[f"fine-tuned {name} ({max(cfg.finetune_snapshots)} steps)"] = out[ex, 0]
         results["finetune"] = hs
     if "sealed" in cfg.attacks:
-        sres, preview = _timed(
-            results,
+        sres, preview = stage(
             "sealed",
             sealed_check.sealed_attack,
             cfg.weights,
@@ -241,6 +249,7 @@ def run_attacks(cfg: AttackConfig, key: Key) -> AttackRun:
         results["sealed"] = sres
         examples["sealed, no key (preview)"] = preview[ex, 0]
     results["goals"] = goals(results)
+    stage.bar.close()
     return AttackRun(results, examples)
 
 
