@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from importlib import resources
 from pathlib import Path
 
 import numpy as np
@@ -28,10 +29,17 @@ WEIGHTS_ENV = "AMIF_WEIGHTS"
 
 
 def default_weights() -> Path:
-    """``$AMIF_WEIGHTS``, else the demo model shipped in the bundle of this checkout."""
+    """``$AMIF_WEIGHTS``, else the demo model: the bundle's ``models/model.pt``, which the wheel carries as the package
+    ``monai_amif.demo_model`` (a source checkout finds it in ``bundles/amif_fusion/models``)."""
     env = os.environ.get(WEIGHTS_ENV)
     if env:
         return Path(env)
+    try:
+        shipped = Path(str(resources.files("monai_amif.demo_model") / "model.pt"))
+    except ModuleNotFoundError:
+        shipped = None
+    if shipped is not None and shipped.is_file():
+        return shipped
     return Path(__file__).resolve().parents[1] / "bundles" / "amif_fusion" / "models" / "model.pt"
 
 

@@ -152,7 +152,7 @@ def _dicom_and_nifti_pairs(root):
     from PIL import Image
 
     from monai_amif.io import read_image, write_image
-    from monai_amif.samples import png_pairs_to_dicom
+    from tests.monai_amif.samples import png_pairs_to_dicom
 
     png = root / "png"
     for name, flip in (("s1", False), ("s2", True)):

@@ -13,7 +13,7 @@ import pytest
 from PIL import Image
 
 from monai_amif.deploy import find_dicom_pairs, run_bundle
-from monai_amif.samples import png_pairs_to_dicom
+from tests.monai_amif.samples import png_pairs_to_dicom
 
 REPO = Path(__file__).resolve().parents[2]
 SAMPLE = REPO / "samples" / "amif" / "ct"
