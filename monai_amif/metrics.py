@@ -2,7 +2,7 @@
 
 Fusion metrics take grey images as float arrays in [0, 255] (``A`` = functional, ``B`` = MRI, ``F`` = fused; the
 functional image converted to grey with BT.601 weights) and return one number per image. Definitions follow
-``DESIGN.md``; they reproduce the golden values in ``../shared/data/golden_metrics.md`` to 3 decimals (tested).
+``docs/design.md``; they reproduce the golden values in ``../shared/data/golden_metrics.md`` to 3 decimals (tested).
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """The fine-tuning attack simulation: does a model trained on protected photos learn who a person is linked to?
 
-The scraper's task (DESIGN.md, photo_guard evaluation):
+The scraper's task (docs/design.md, photo_guard):
 
 1. every identity gets a secret *affiliation* (one of ``labels`` classes, balanced, re-drawn ``draws`` times);
 2. per identity a few photos (``train``) are shared, protected together as their owner would protect their set;

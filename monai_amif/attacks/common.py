@@ -131,7 +131,7 @@ def grey_255(t: Tensor) -> np.ndarray:
 
 
 def fusion_scores(x: Tensor, images: Tensor) -> dict[str, float]:
-    """Mean fusion metrics (``FUSION_COLUMNS``; DESIGN.md definitions) of fused Y ``x`` against the two sources."""
+    """Mean fusion metrics (``FUSION_COLUMNS``; docs/design.md) of fused Y ``x`` against the two sources."""
     rows = [fusion_metrics(grey_255(f[0]), grey_255(img[1]), grey_255(img[0])) for f, img in zip(x, images)]
     return {c: float(np.mean([r[c] for r in rows])) for c in FUSION_COLUMNS}
 

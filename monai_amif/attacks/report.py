@@ -91,7 +91,7 @@ def _reference(res: dict) -> list[str]:
         [
             "## Reference outputs",
             "",
-            "Fusion metrics of the fused Y channel against the two sources (DESIGN.md "
+            "Fusion metrics of the fused Y channel against the two sources (docs/design.md "
             "definitions), mean over the test pairs:",
             "",
         ]

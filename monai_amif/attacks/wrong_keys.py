@@ -1,7 +1,7 @@
 """Black-box attack 1: try wrong keys and count the ones the model accepts.
 
 A key is *falsely accepted* when its output shows too little of the mark (``mark_ncc < 0.5``) or fuses as well as the
-authorised output (fusion PSNR, DESIGN.md's definition against both sources, within 1 dB of the authorised output's).
+authorised output (fusion PSNR, docs/design.md against both sources, within 1 dB of the authorised output's).
 """
 
 from __future__ import annotations
