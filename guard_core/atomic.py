@@ -23,7 +23,7 @@ def _umask() -> int:
 
 
 @contextlib.contextmanager
-def atomic_output(path: str | os.PathLike, suffix: str | None = None, mode: int | None = None) -> Iterator[Path]:
+def atomic_output(path: str | os.PathLike[str], suffix: str | None = None, mode: int | None = None) -> Iterator[Path]:
     """Yield a temp path beside ``path``; on success it replaces ``path`` with ``mode`` (default: what a plain
     ``open()`` would give under the current umask; key files pass 0600).
 
@@ -51,12 +51,12 @@ def is_temp_name(name: str) -> bool:
     return name.startswith(".") and TEMP_MARK in name
 
 
-def clean_stale_temps(folder: str | os.PathLike, older_than: float = 300.0) -> list[Path]:
+def clean_stale_temps(folder: str | os.PathLike[str], older_than: float = 300.0) -> list[Path]:
     """Remove the temp files a killed writer left in ``folder`` (older than ``older_than`` seconds, so a writer still
     running beside us keeps its own); returns what was removed."""
     import time
 
-    removed = []
+    removed: list[Path] = []
     try:
         entries = list(Path(folder).iterdir())
     except OSError:

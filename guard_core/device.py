@@ -43,7 +43,7 @@ def autocast_dtype(device: torch.device) -> torch.dtype | None:
     return torch.bfloat16 if device.type == "cuda" else None
 
 
-def autocast(device: torch.device, enabled: bool = True) -> contextlib.AbstractContextManager:
+def autocast(device: torch.device, enabled: bool = True) -> contextlib.AbstractContextManager[object]:
     """An autocast context following :func:`autocast_dtype`, or a no-op context."""
     dtype = autocast_dtype(device)
     if not enabled or dtype is None:

@@ -111,7 +111,7 @@ class Key:
         return cls.from_passphrase(value)
 
     @classmethod
-    def from_file(cls, path: str | os.PathLike) -> Key:
+    def from_file(cls, path: str | os.PathLike[str]) -> Key:
         """Read a key file written by :meth:`save` (versioned JSON); warns when others may read it."""
         path = Path(path)
         try:
@@ -172,6 +172,7 @@ class Key:
         """Hamming distance in bits between two real keys (for tests and attack reports)."""
         if self.is_none or other.is_none:
             raise LicenceKeyError("the absent key has no bits to compare")
+        assert self._secret is not None and other._secret is not None
         a, b = int.from_bytes(self._secret, "big"), int.from_bytes(other._secret, "big")
         return bin(a ^ b).count("1")
 
@@ -204,9 +205,11 @@ class Key:
             raise LicenceKeyError("this licence key does not open the sealed content (or it was altered)") from None
 
     def _aead_key(self, salt: bytes) -> bytes:
+        if self._secret is None:
+            raise LicenceKeyError("the absent key opens nothing")
         return HKDF(algorithm=hashes.SHA256(), length=32, salt=salt, info=INFO_SEAL).derive(self._secret)
 
-    def save(self, path: str | os.PathLike, overwrite: bool = False) -> Path:
+    def save(self, path: str | os.PathLike[str], overwrite: bool = False) -> Path:
         """Write the key file atomically with mode 0600; refuses to replace a file unless ``overwrite``."""
         path = Path(path)
         if path.exists() and not overwrite:

@@ -129,7 +129,8 @@ def resize(image: Tensor, size: tuple[int, int], antialias: bool = True) -> Tens
     Args:
         image: ``[B, C, H, W]``. Returns ``[B, C, *size]``.
     """
-    return kornia.geometry.transform.resize(image, tuple(size), interpolation="bilinear", antialias=antialias)
+    h, w = size
+    return kornia.geometry.transform.resize(image, (int(h), int(w)), interpolation="bilinear", antialias=antialias)
 
 
 def crop(image: Tensor, top: int, left: int, height: int, width: int) -> Tensor:

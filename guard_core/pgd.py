@@ -83,7 +83,7 @@ def _eot_loss(
 ) -> Tensor:
     if not transforms:
         return _reduce(loss_fn(x))
-    total = 0.0
+    total = x.new_zeros(())
     for _ in range(samples):
         t = transforms[int(torch.randint(len(transforms), (), generator=generator))]
         total = total + _reduce(loss_fn(t(x, generator)))

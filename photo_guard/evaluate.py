@@ -348,6 +348,72 @@ class Evaluation:
     examples: list[tuple[Tensor, Tensor]]
 
 
+def _attacker_rows(
+    atk: _Attack, attacker: str, runs: dict, prot: dict, clean: list[ImageSet], cfg: EvalConfig, main: str
+) -> list[dict]:
+    """Every experiment's row for one attacker encoder (each training-set variant embedded once, shared by heads)."""
+    rows: list[dict] = []
+    feats: dict[str, tuple[Tensor, Tensor]] = {}
+
+    def leak(variant: str, make_sets: Callable[[], list[ImageSet]], head: str) -> tuple[float, float]:
+        if variant not in feats:
+            feats[variant] = atk.features(make_sets(), attacker)
+        return atk.leak(feats[variant], attacker, head)
+
+    def row(experiment: str, run: str, head: str, variant: str, make_sets, baseline: float, **extra) -> None:
+        acc, inverted = leak(variant, make_sets, head)
+        rows.append(
+            {
+                "experiment": experiment,
+                "run": run,
+                "attacker": attacker,
+                "head": head,
+                "white_box": attacker in runs[run]["ensemble"],
+                "clean_acc": baseline,
+                "protected_acc": acc,
+                "protected_inverted_acc": inverted,
+                **extra,
+            }
+        )
+
+    for head in cfg.heads:
+        base = leak("clean", lambda: clean, head)[0]
+        for run, r in runs.items():
+            row(
+                r["experiment"],
+                run,
+                head,
+                run,
+                lambda run=run: prot[run],
+                base,
+                strength=r["strength"],
+                target=r["target"],
+            )
+        for ratio in cfg.ratios:
+            row(
+                "ratio",
+                main,
+                head,
+                f"ratio {ratio}",
+                lambda ratio=ratio: _mix(clean, prot[main], ratio),
+                base,
+                ratio=ratio,
+            )
+        for pp in cfg.postprocess:
+            pp_base = leak(f"clean {pp}", lambda pp=pp: postprocess_sets(clean, pp), head)[0]
+            row(
+                "postprocess",
+                main,
+                head,
+                f"{main} {pp}",
+                lambda pp=pp: postprocess_sets(prot[main], pp),
+                pp_base,
+                postprocess=pp,
+            )
+        log.info("attacker %s/%s done", attacker, head)
+    return rows
+
+
 def run_evaluation(
     data: Path,
     cfg: EvalConfig | None = None,
@@ -380,64 +446,7 @@ def run_evaluation(
     rows = []
 
     for attacker in tqdm(cfg.attackers, desc="attackers", unit="encoder"):
-        feats: dict[str, tuple[Tensor, Tensor]] = {}  # one embedding per training-set variant, shared by the heads
-
-        def leak(variant: str, make_sets: Callable[[], list[ImageSet]], head: str) -> tuple[float, float]:
-            if variant not in feats:
-                feats[variant] = atk.features(make_sets(), attacker)
-            return atk.leak(feats[variant], attacker, head)
-
-        def row(experiment: str, run: str, head: str, variant: str, make_sets, baseline: float, **extra) -> None:
-            acc, inverted = leak(variant, make_sets, head)
-            rows.append(
-                {
-                    "experiment": experiment,
-                    "run": run,
-                    "attacker": attacker,
-                    "head": head,
-                    "white_box": attacker in runs[run]["ensemble"],
-                    "clean_acc": baseline,
-                    "protected_acc": acc,
-                    "protected_inverted_acc": inverted,
-                    **extra,
-                }
-            )
-
-        for head in cfg.heads:
-            base = leak("clean", lambda: clean, head)[0]
-            for run, r in runs.items():
-                row(
-                    r["experiment"],
-                    run,
-                    head,
-                    run,
-                    lambda run=run: prot[run],
-                    base,
-                    strength=r["strength"],
-                    target=r["target"],
-                )
-            for ratio in cfg.ratios:
-                row(
-                    "ratio",
-                    main,
-                    head,
-                    f"ratio {ratio}",
-                    lambda ratio=ratio: _mix(clean, prot[main], ratio),
-                    base,
-                    ratio=ratio,
-                )
-            for pp in cfg.postprocess:
-                pp_base = leak(f"clean {pp}", lambda pp=pp: postprocess_sets(clean, pp), head)[0]
-                row(
-                    "postprocess",
-                    main,
-                    head,
-                    f"{main} {pp}",
-                    lambda pp=pp: postprocess_sets(prot[main], pp),
-                    pp_base,
-                    postprocess=pp,
-                )
-            log.info("attacker %s/%s done", attacker, head)
+        rows += _attacker_rows(atk, attacker, runs, prot, clean, cfg, main)
     results = {
         "config": asdict(cfg),
         "chance": 1 / cfg.labels,
