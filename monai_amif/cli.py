@@ -355,6 +355,23 @@ def bundle_pack(bundle_dir, out_dir) -> None:
     click.echo(f"wrote {pack_bundle(bundle_dir, out_dir)}")
 
 
+@bundle.command("check")
+@click.option(
+    "--bundle",
+    "bundle_dir",
+    default="bundles/amif_fusion",
+    show_default=True,
+    type=click.Path(exists=True, file_okay=False),
+    help="Bundle folder.",
+)
+def bundle_check(bundle_dir) -> None:
+    """The MONAI model zoo's acceptance checks (ci/verify_bundle.py, full mode), offline."""
+    from .bundle_check import check_bundle
+
+    for stage, passed in check_bundle(bundle_dir):
+        click.echo(f"ok  {stage}: {passed}")
+
+
 def main() -> None:
     from guard_core.errors import one_line_warnings
 
