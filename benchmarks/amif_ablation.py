@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 from dataclasses import replace
 from pathlib import Path
 
@@ -68,7 +69,21 @@ def main() -> None:
     p.add_argument("--epochs", type=int, default=12)
     p.add_argument("--variants", default="base,blend,wide,saliency,select,boost")
     p.add_argument("--report", default=None, help="Write the Markdown table (and .json beside it) here.")
+    p.add_argument(
+        "--rows-from",
+        nargs="*",
+        default=None,
+        help="Only tabulate the JSON rows earlier runs of this script printed to these logs.",
+    )
     args = p.parse_args()
+    if args.rows_from is not None:
+        rows = [
+            json.loads(m.group(0))
+            for log in args.rows_from
+            for m in re.finditer(r'\{"variant".*', Path(log).read_text())
+        ]
+        _write(format_rows(rows, args.epochs), rows, args.report)
+        return
     key = Key.from_passphrase(os.environ["AMIF_PASSPHRASE"])
     cfg = TrainConfig(data=f"{args.data}/train", out="", epochs=args.epochs)
     rows = []
@@ -95,11 +110,14 @@ def main() -> None:
             }
         )
         print(json.dumps(rows[-1]), flush=True)
-    table = format_rows(rows, args.epochs)
+    _write(format_rows(rows, args.epochs), rows, args.report)
+
+
+def _write(table: str, rows: list[dict], report: str | None) -> None:
     print(table)
-    if args.report:
-        Path(args.report).write_text(table + "\n", encoding="utf-8")
-        Path(args.report).with_suffix(".json").write_text(json.dumps(rows, indent=1), encoding="utf-8")
+    if report:
+        Path(report).write_text(table + "\n", encoding="utf-8")
+        Path(report).with_suffix(".json").write_text(json.dumps(rows, indent=1), encoding="utf-8")
 
 
 def format_rows(rows: list[dict], epochs: int) -> str:
@@ -122,8 +140,9 @@ def format_rows(rows: list[dict], epochs: int) -> str:
         ]
         mvq = "; ".join("/".join(f"{r['scores'][t]['model'][m]:.2f}" for m in ("MI", "VIF", "Qabf")) for t in tasks)
         g = r["gate"]
+        what = r["what"].replace("|", "\\|")  # a table cell
         lines.append(
-            f"| {r['variant']}: {r['what']} | {r['backbone_params'] / 1e3:.0f} k | "
+            f"| {r['variant']}: {what} | {r['backbone_params'] / 1e3:.0f} k | "
             + " | ".join(hits)
             + f" | {mvq} | {g['no key']:.2f} / {g['random']:.2f} / {g['4 bits']:.2f} |"
         )
