@@ -77,11 +77,12 @@ def main() -> None:
     )
     args = p.parse_args()
     if args.rows_from is not None:
-        rows = [
-            json.loads(m.group(0))
-            for log in args.rows_from
-            for m in re.finditer(r'\{"variant".*', Path(log).read_text())
-        ]
+        first: dict[str, dict] = {}
+        for log in args.rows_from:  # a variant scored in two chains is the same model: tabulate it once
+            for m in re.finditer(r'\{"variant".*', Path(log).read_text()):
+                row = json.loads(m.group(0))
+                first.setdefault(row["variant"], row)
+        rows = list(first.values())
         _write(format_rows(rows, args.epochs), rows, args.report)
         return
     key = Key.from_passphrase(os.environ["AMIF_PASSPHRASE"])
