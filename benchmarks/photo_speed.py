@@ -41,7 +41,7 @@ def main() -> None:
     hopper.crop((w // 2 - 170, 20, w // 2 + 170, 360)).resize((250, 250)).save(face, quality=90)
     big = tmp / "big.jpg"
     astro = Image.open(Path(skimage.__file__).parent / "data" / "astronaut.png").convert("RGB")
-    astro.resize((4000, 3000), Image.BICUBIC).save(big, quality=92)
+    astro.resize((4000, 3000), Image.Resampling.BICUBIC).save(big, quality=92)
     rows = []
     for label, files, steps in (
         ("1 PGD step, 250x250 face", [face], 1),

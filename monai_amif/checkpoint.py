@@ -53,7 +53,8 @@ def read_torch_file(path: str | os.PathLike | BinaryIO, map_location: str | torc
     Raises:
         ModelFileError: naming the file: missing, damaged, or holding pickled objects that could run code.
     """
-    path = path if hasattr(path, "read") else Path(path)  # type: ignore[arg-type]
+    if not hasattr(path, "read"):
+        path = Path(path)
     try:
         return torch.load(path, map_location=map_location, weights_only=True)
     except FileNotFoundError:
@@ -81,7 +82,7 @@ def build_network(net_config: dict | None = None) -> AMIFNet:
         mark=mark,
         key_hidden=cfg.get("key_hidden", 128),
         key_path=cfg.get("key_path", "parity"),
-        output=cfg.get("output", "direct"),
+        output=cfg.get("output", "direct"),  # files from before the blend head have no "output"
     )
 
 
@@ -90,7 +91,7 @@ def net_config(net: AMIFNet) -> dict:
     return {
         "channels": list(net.channels),
         "key_bits": net.key_bits,
-        "key_hidden": net.key_path.to_scale.in_features,
+        "key_hidden": net.key_hidden,
         "key_path": net.key_path_name,
         "output": net.output,
         "mark": net.mark_spec.to_dict(),

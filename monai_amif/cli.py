@@ -78,14 +78,36 @@ def _key_from_options(key_file: str | None) -> Key:
     help="Licence key (else $AMIF_KEY_FILE / $AMIF_PASSPHRASE).",
 )
 @click.option("--owner", default=None, help="Copyright mark text drawn on unlicensed outputs.")
-@click.option("--epochs", default=40, show_default=True)
+@click.option("--epochs", default=50, show_default=True)
 @click.option("--batch-size", default=8, show_default=True)
 @click.option("--crop", default=128, show_default=True, help="Training crop side in pixels.")
 @click.option("--lr", default=2e-3, show_default=True)
+@click.option("--channels", default=None, help="Backbone widths per level, e.g. 24,48 or 32,64,128.")
+@click.option("--output", "output_head", type=click.Choice(["blend", "direct"]), default=None, help="Output head.")
+@click.option("--gradient", type=click.Choice(["magnitude", "select"]), default=None, help="Gradient loss target.")
+@click.option("--boost", type=float, default=None, help="Gradient target × this.")
+@click.option("--saliency", type=float, default=None, help="Intensity weight 1 + saliency·|A - B|.")
 @click.option("--max-steps", type=int, default=None, help="Stop after this many steps (smoke tests).")
 @click.option("--device", default="auto", show_default=True)
 @click.option("--seed", default=0, show_default=True)
-def train(data, out, key_file, owner, epochs, batch_size, crop, lr, max_steps, device, seed) -> None:
+def train(
+    data,
+    out,
+    key_file,
+    owner,
+    epochs,
+    batch_size,
+    crop,
+    lr,
+    channels,
+    output_head,
+    gradient,
+    boost,
+    saliency,
+    max_steps,
+    device,
+    seed,
+) -> None:
     """Train (or resume) a key-gated fusion model. Under torchrun it runs data-parallel."""
     import logging
 
@@ -97,7 +119,12 @@ def train(data, out, key_file, owner, epochs, batch_size, crop, lr, max_steps, d
     key = _key_from_options(key_file)
     if key.is_none:
         raise click.ClickException("training needs a key: --key-file, $AMIF_KEY_FILE or $AMIF_PASSPHRASE")
+    knobs = {"output": output_head, "gradient": gradient, "boost": boost, "saliency": saliency}
+    recipe: dict = {k: v for k, v in knobs.items() if v is not None}  # unset: TrainConfig's recipe
+    if channels:
+        recipe["channels"] = tuple(int(c) for c in channels.split(","))
     cfg = TrainConfig(
+        **recipe,
         data=data,
         out=out,
         owner=owner or MarkSpec.text,

@@ -6,18 +6,20 @@ import os
 from pathlib import Path
 
 import torch
-from torch import nn
 
 from guard_core.keys import Key
 
 from .checkpoint import build_network, degrade_sigma, read_model_file
 from .errors import ModelFileError
-from .sealed import is_sealed, open_sealed
+from .networks import AMIFNet
+from .sealed import MarkedPreview, is_sealed, open_sealed
 
 __all__ = ["load_model", "key_fingerprint"]
 
 
-def load_model(path: str | os.PathLike, map_location: str | torch.device = "cpu", key: Key | None = None) -> nn.Module:
+def load_model(
+    path: str | os.PathLike[str], map_location: str | torch.device = "cpu", key: Key | None = None
+) -> AMIFNet | MarkedPreview:
     """Rebuild the network from a model file, in eval mode, without unpickling any code.
 
     A sealed file (:mod:`monai_amif.sealed`) opens only with its licence ``key``; without it the result is the

@@ -48,15 +48,15 @@ def render_mark(spec: MarkSpec = MarkSpec()) -> tuple[torch.Tensor, torch.Tensor
     d_ink, d_fill = ImageDraw.Draw(ink), ImageDraw.Draw(fill)
     left, top, right, bottom = d_ink.textbbox((0, 0), spec.text + "   ", font=font, stroke_width=spec.outline)
     w, h = right - left, bottom - top
-    step = int(h * spec.line_spacing)
+    w, h, step = int(w), int(h), int(h * spec.line_spacing)
     for row, y in enumerate(range(-h, big + h, step)):
         offset = (row % 2) * w // 2  # brick layout: alternate rows shifted by half a word
         for x in range(-w + offset, big + w, w):
             d_ink.text((x, y), spec.text, font=font, fill=255, stroke_width=spec.outline, stroke_fill=255)
             d_fill.text((x, y), spec.text, font=font, fill=255)
     crop = ((big - spec.size) // 2, (big - spec.size) // 2, (big + spec.size) // 2, (big + spec.size) // 2)
-    ink = ink.rotate(spec.angle, resample=Image.NEAREST).crop(crop)
-    fill = fill.rotate(spec.angle, resample=Image.NEAREST).crop(crop)
+    ink = ink.rotate(spec.angle, resample=Image.Resampling.NEAREST).crop(crop)
+    fill = fill.rotate(spec.angle, resample=Image.Resampling.NEAREST).crop(crop)
     mask = (np.asarray(ink) > 127).astype(np.float32)
     intensity = ((np.asarray(fill) > 127) & (mask > 0)).astype(np.float32)
     return torch.from_numpy(mask)[None, None], torch.from_numpy(intensity)[None, None]

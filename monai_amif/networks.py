@@ -64,6 +64,8 @@ class ParityKeyPath(KeyPath):
     gradient search on a continuous key input.
     """
 
+    subsets: Tensor  # [features, subset] bit indices (a buffer)
+
     def __init__(
         self,
         key_bits: int,
@@ -156,6 +158,10 @@ class AMIFNet(nn.Module):
         of ±1 (zeros for no key) -> ``[B, 1, H, W]`` in [0, 1].
     """
 
+    template: Tensor  # [1, 2, S, S] mark mask and intensity (a buffer)
+    accepted_fingerprint: str | None = None  # set by the loader: the public id of the key it was trained for
+    degrade_sigma: float = 3.0  # set by the loader: the blur under the mark
+
     def __init__(
         self,
         channels: Sequence[int] = (24, 48),
@@ -163,7 +169,7 @@ class AMIFNet(nn.Module):
         mark: MarkSpec | None = None,
         key_hidden: int = 128,
         key_path: str = "parity",
-        output: str = "direct",
+        output: str = "blend",
     ) -> None:
         super().__init__()
         if len(channels) not in (2, 3):
@@ -189,6 +195,7 @@ class AMIFNet(nn.Module):
         if key_path not in KEY_PATHS:
             raise ValueError(f"key_path must be one of {sorted(KEY_PATHS)}, got {key_path!r}")
         self.key_path: KeyPath = KEY_PATHS[key_path](key_bits, sum(self.splits), key_hidden)
+        self.key_hidden = key_hidden
         self.key_path_name = key_path
         self.key_bits = key_bits
         self.multiple = 2 ** len(c)  # the padded grid: 2 for the fold, 2 per strided level
@@ -217,8 +224,12 @@ class AMIFNet(nn.Module):
     @torch.jit.unused
     def blocks(self) -> list[_ModBlock]:
         """The modulated blocks in the order the key path's scale/shift values are laid out."""
-        enc = [b for stage in self.encoder for b in (stage.first, stage.second)]
-        return enc + [self.bottom] + [stage.block for stage in self.decoder]
+        enc: list[_ModBlock] = []
+        for stage in self.encoder:
+            assert isinstance(stage, _DownStage)
+            enc += [stage.first, stage.second]
+        dec = [stage.block for stage in self.decoder if isinstance(stage, _UpStage)]
+        return [*enc, self.bottom, *dec]
 
     def modulated(self, x: Tensor, scale: Tensor, shift: Tensor) -> Tensor:
         """The backbone under given modulation values (what a white-box attacker searches directly).

@@ -24,6 +24,7 @@ from .checkpoint import atomic_save, build_network, degrade_sigma, read_model_fi
 from .errors import ModelFileError
 from .losses import degrade
 from .mark import MarkSpec, compose_mark, render_mark, template_at
+from .networks import AMIFNet
 
 __all__ = ["FORMAT", "seal_model", "open_sealed", "is_sealed", "MarkedPreview"]
 
@@ -71,6 +72,10 @@ class MarkedPreview(nn.Module):
     It takes (and ignores) a key so that it can stand wherever an :class:`AMIFNet` does.
     """
 
+    template: Tensor
+    accepted_fingerprint: str | None = None
+    degrade_sigma: float = 3.0
+
     def __init__(self, mark: MarkSpec, sigma: float = 3.0, key_bits: int = 256) -> None:
         super().__init__()
         mask, intensity = render_mark(mark)
@@ -88,8 +93,8 @@ class MarkedPreview(nn.Module):
 
 
 def open_sealed(
-    state: dict, key: Key, map_location: str | torch.device = "cpu", path: str | os.PathLike = "sealed model"
-) -> nn.Module:
+    state: dict, key: Key, map_location: str | torch.device = "cpu", path: str | os.PathLike[str] = "sealed model"
+) -> AMIFNet | MarkedPreview:
     """The network inside a loaded sealed file when ``key`` opens it, else its :class:`MarkedPreview` (eval mode,
     ``accepted_fingerprint`` and ``degrade_sigma`` set either way)."""
     header = {k: v for k, v in state.items() if k != "sealed"}
@@ -103,7 +108,7 @@ def open_sealed(
     try:
         payload = key.decrypt(ciphertext, _context(header))
     except LicenceKeyError:
-        net: nn.Module = MarkedPreview(mark, sigma, cfg.get("key_bits", 256))
+        net: AMIFNet | MarkedPreview = MarkedPreview(mark, sigma, cfg.get("key_bits", 256))
     else:
         inner = read_torch_file(io.BytesIO(payload), map_location)
         net = build_network(cfg)

@@ -30,7 +30,8 @@ def is_deep(path: Path, fmt: str) -> bool:
         import tifffile
 
         with tifffile.TiffFile(path) as tif:
-            return tif.pages[0].bitspersample > 8 and tif.pages[0].dtype.kind == "u"
+            page = tif.pages.first
+            return bool(page.bitspersample > 8 and page.dtype is not None and page.dtype.kind == "u")
     return False
 
 
@@ -54,7 +55,9 @@ def _to_u16(rgb: np.ndarray, source: Path, channels: int) -> np.ndarray:
     if channels == 4:
         import cv2
 
-        alpha = cv2.imread(str(source), cv2.IMREAD_UNCHANGED | cv2.IMREAD_ANYDEPTH)[..., 3]
+        stored = cv2.imread(str(source), cv2.IMREAD_UNCHANGED | cv2.IMREAD_ANYDEPTH)
+        assert stored is not None  # read once already
+        alpha = stored[..., 3]
         return np.dstack([u16, alpha])
     return u16
 
@@ -99,7 +102,7 @@ def write_deep_tiff(rgb: np.ndarray, source: Path, out: Path, channels: int) -> 
 
     pixels = _to_u16(rgb, source, channels)
     with tifffile.TiffFile(source) as tif:
-        page = tif.pages[0]
+        page = tif.pages.first
         tags = {t.name: t.value for t in page.tags.values()}
     extratags = (
         [(34675, "B", len(tags["InterColorProfile"]), tags["InterColorProfile"], True)]

@@ -160,7 +160,7 @@ def _jpeg(quality: int) -> Callable[[Image.Image], Image.Image]:
 
 
 def _resize(scale: float) -> Callable[[Image.Image], Image.Image]:
-    return lambda im: im.resize((round(im.width * scale), round(im.height * scale)), Image.BICUBIC)
+    return lambda im: im.resize((round(im.width * scale), round(im.height * scale)), Image.Resampling.BICUBIC)
 
 
 POSTPROCESS: dict[str, Callable[[Image.Image], Image.Image]] = {

@@ -20,7 +20,8 @@ def _header_segments(data: bytes) -> tuple[list[tuple[int, bytes]], bytes]:
     """A JPEG's marker segments before the first scan, as ``(marker, whole segment)``, and everything from SOS on."""
     if data[:2] != b"\xff\xd8":
         raise ValueError("not a JPEG stream")
-    segments, pos = [], 2
+    segments: list[tuple[int, bytes]] = []
+    pos = 2
     while pos + 4 <= len(data):
         if data[pos] != 0xFF:
             raise ValueError("damaged JPEG marker stream")

@@ -45,13 +45,13 @@ MAX_PIXELS = 200_000_000  # refuse decompression bombs with a clear message
 # animation would lose every frame but the first: both are refused, never written over budget.
 WRITABLE_FORMATS = ("JPEG", "MPO", "PNG", "WEBP", "TIFF", "HEIF")
 _INVERSE_TRANSPOSE = {
-    2: Image.FLIP_LEFT_RIGHT,
-    3: Image.ROTATE_180,
-    4: Image.FLIP_TOP_BOTTOM,
-    5: Image.TRANSPOSE,
-    6: Image.ROTATE_90,
-    7: Image.TRANSVERSE,
-    8: Image.ROTATE_270,
+    2: Image.Transpose.FLIP_LEFT_RIGHT,
+    3: Image.Transpose.ROTATE_180,
+    4: Image.Transpose.FLIP_TOP_BOTTOM,
+    5: Image.Transpose.TRANSPOSE,
+    6: Image.Transpose.ROTATE_90,
+    7: Image.Transpose.TRANSVERSE,
+    8: Image.Transpose.ROTATE_270,
 }
 GPS_IFD = 0x8825
 

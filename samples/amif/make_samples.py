@@ -34,7 +34,7 @@ def _to_256(arr: np.ndarray) -> np.ndarray:
     side = max(h, w)
     canvas = np.zeros((side, side), np.float32)
     canvas[(side - h) // 2 : (side - h) // 2 + h, (side - w) // 2 : (side - w) // 2 + w] = arr
-    im = Image.fromarray(canvas).resize((256, 256), Image.BICUBIC)
+    im = Image.fromarray(canvas).resize((256, 256), Image.Resampling.BICUBIC)
     out = np.asarray(im, dtype=np.float32)
     return np.clip(out / max(out.max(), 1e-6), 0, 1)
 
