@@ -69,7 +69,12 @@ def main() -> None:
                 rows.append(("eager", "bf16 autocast", batch, sec))
     base = rows[0][3]
     where = torch.cuda.get_device_name(device) if device.type == "cuda" else f"{torch.get_num_threads()} CPU threads"
-    print(f"device: {device} ({where}), params: {sum(p.numel() for p in net.parameters()):,}")
+    key_params = sum(p.numel() for p in net.key_path.parameters())
+    total = sum(p.numel() for p in net.parameters())
+    print(
+        f"device: {device} ({where}); parameters: {total:,} ({total - key_params:,} fusion backbone, "
+        f"{key_params:,} key path); input 256x256"
+    )
     print("| model | precision | batch | median ms / batch | ms / pair | pairs / s | speed vs eager b1 |")
     print("|---|---|---|---|---|---|---|")
     for name, prec, batch, sec in rows:
