@@ -202,7 +202,7 @@ def evaluate(
     import shlex
 
     from .evaluate import EvalConfig, run_evaluation
-    from .evaluate_report import markdown, write_report
+    from .evaluate.report import markdown, write_report
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     cfg = EvalConfig(

@@ -12,7 +12,7 @@ from PIL import Image
 
 from photo_guard.cli import cli
 from photo_guard.evaluate import EvalConfig, goals, leakage, postprocess, run_evaluation, sample_task, train_head
-from photo_guard.evaluate_report import write_report
+from photo_guard.evaluate.report import write_report
 
 
 def make_identities(root, people=4, photos=5, size=(40, 48)):

@@ -9,7 +9,7 @@ import torch
 
 from guard_core.atomic import atomic_output
 
-from .evaluate import Evaluation
+from .experiments import Evaluation
 
 __all__ = ["write_report", "markdown"]
 

@@ -1,0 +1,182 @@
+"""Every experiment of the simulation, run against every attacker encoder and head."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import torch
+from torch import Tensor
+from tqdm import tqdm
+
+from guard_core.quality import psnr, ssim
+
+from ..encoders import Encoder, build_encoder
+from ..photo_io import load_rgb
+from .goals import goals
+from .heads import leakage
+from .postprocess import postprocess_sets
+from .protection import embed_images, protected_sets
+from .task import EvalConfig, ImageSet, ProtectRun, Task, sample_task
+
+__all__ = ["Evaluation", "run_evaluation"]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class _Attack:
+    """Everything the experiments share: the task, the clean photos, the query features per attacker encoder."""
+
+    cfg: EvalConfig
+    task: Task
+    clean: list[ImageSet]
+    encoders: dict[str, Encoder]
+    query_feats: dict[str, Tensor]
+    query_id: Tensor
+
+    def features(self, sets: list[ImageSet], attacker: str) -> tuple[Tensor, Tensor]:
+        """Training features ``[N, D]`` and each row's identity index."""
+        feats = embed_images(self.encoders[attacker], [x for s in sets for x in s])
+        return feats, torch.repeat_interleave(torch.arange(len(sets)), torch.tensor([len(s) for s in sets]))
+
+    def leak(self, train: tuple[Tensor, Tensor], attacker: str, head: str) -> tuple[float, float]:
+        return leakage(*train, self.query_feats[attacker], self.query_id, self.task.affiliations, self.cfg.labels, head)
+
+
+def _mix(clean: list[ImageSet], protected: list[ImageSet], ratio: float) -> list[ImageSet]:
+    """The first ``round(ratio · n)`` photos of each set protected, the rest clean."""
+    return [p[: round(ratio * len(c))] + c[round(ratio * len(c)) :] for c, p in zip(clean, protected)]
+
+
+def _quality(clean: list[ImageSet], protected: list[ImageSet]) -> dict:
+    a = torch.stack([x for s in clean for x in s])
+    b = torch.stack([x for s in protected for x in s])
+    return {
+        "psnr": float(psnr(b, a, 1.0).mean()),
+        "ssim": float(ssim(b, a, 1.0).mean()),
+        "linf_255": float((b - a).abs().amax() * 255),
+    }
+
+
+@dataclass
+class Evaluation:
+    """``results``: JSON-ready, every number the report shows; ``examples``: (clean, protected) photo pairs for the
+    before/after figure."""
+
+    results: dict
+    examples: list[tuple[Tensor, Tensor]]
+
+
+def _attacker_rows(
+    atk: _Attack, attacker: str, runs: dict, prot: dict, clean: list[ImageSet], cfg: EvalConfig, main: str
+) -> list[dict]:
+    """Every experiment's row for one attacker encoder (each training-set variant embedded once, shared by heads)."""
+    rows: list[dict] = []
+    feats: dict[str, tuple[Tensor, Tensor]] = {}
+
+    def leak(variant: str, make_sets: Callable[[], list[ImageSet]], head: str) -> tuple[float, float]:
+        if variant not in feats:
+            feats[variant] = atk.features(make_sets(), attacker)
+        return atk.leak(feats[variant], attacker, head)
+
+    def row(experiment: str, run: str, head: str, variant: str, make_sets, baseline: float, **extra) -> None:
+        acc, inverted = leak(variant, make_sets, head)
+        rows.append(
+            {
+                "experiment": experiment,
+                "run": run,
+                "attacker": attacker,
+                "head": head,
+                "white_box": attacker in runs[run]["ensemble"],
+                "clean_acc": baseline,
+                "protected_acc": acc,
+                "protected_inverted_acc": inverted,
+                **extra,
+            }
+        )
+
+    for head in cfg.heads:
+        base = leak("clean", lambda: clean, head)[0]
+        for run, r in runs.items():
+            row(
+                r["experiment"],
+                run,
+                head,
+                run,
+                lambda run=run: prot[run],
+                base,
+                strength=r["strength"],
+                target=r["target"],
+            )
+        for ratio in cfg.ratios:
+            row(
+                "ratio",
+                main,
+                head,
+                f"ratio {ratio}",
+                lambda ratio=ratio: _mix(clean, prot[main], ratio),
+                base,
+                ratio=ratio,
+            )
+        for pp in cfg.postprocess:
+            pp_base = leak(f"clean {pp}", lambda pp=pp: postprocess_sets(clean, pp), head)[0]
+            row(
+                "postprocess",
+                main,
+                head,
+                f"{main} {pp}",
+                lambda pp=pp: postprocess_sets(prot[main], pp),
+                pp_base,
+                postprocess=pp,
+            )
+        log.info("attacker %s/%s done", attacker, head)
+    return rows
+
+
+def run_evaluation(
+    data: Path,
+    cfg: EvalConfig | None = None,
+    cache: Path | None = None,
+    encoders: dict[str, Encoder] | None = None,
+    examples: int = 3,
+) -> Evaluation:
+    """Run every experiment on the identity folders under ``data``."""
+    cfg = cfg or EvalConfig()
+    task = sample_task(data, cfg)
+    names = sorted({*cfg.attackers, *cfg.ensemble})
+    encs = encoders or {n: build_encoder(n) for n in names}
+    clean = [[load_rgb(f) for f in fs] for fs in task.train_files]
+    queries = [load_rgb(f) for fs in task.query_files for f in fs]
+    query_id = torch.repeat_interleave(torch.arange(cfg.people), torch.tensor([len(fs) for fs in task.query_files]))
+    atk = _Attack(cfg, task, clean, encs, {a: embed_images(encs[a], queries) for a in cfg.attackers}, query_id)
+
+    runs, prot = {}, {}
+    for name, run in cfg.protect_runs().items():
+        prot[name], sec = protected_sets(clean, task.identities, run, cfg, encs, cache)
+        runs[name] = {
+            "ensemble": list(run.ensemble),
+            "strength": run.strength,
+            "target": run.target,
+            "experiment": run.experiment,
+            "seconds_per_photo": sec,
+            **_quality(clean, prot[name]),
+        }
+    main = ProtectRun(cfg.ensemble).name
+    rows = []
+
+    for attacker in tqdm(cfg.attackers, desc="attackers", unit="encoder"):
+        rows += _attacker_rows(atk, attacker, runs, prot, clean, cfg, main)
+    results = {
+        "config": asdict(cfg),
+        "chance": 1 / cfg.labels,
+        "identities": task.identities,
+        "train_photos": sum(map(len, task.train_files)),
+        "query_photos": len(queries),
+        "runs": runs,
+        "rows": rows,
+        "goals": goals(rows, cfg),
+    }
+    return Evaluation(results, [(clean[i][0], prot[main][i][0]) for i in range(min(examples, cfg.people))])

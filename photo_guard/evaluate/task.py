@@ -1,0 +1,97 @@
+"""Who is in the simulation, what runs: the evaluation config, the protection runs and the sampled task."""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from torch import Tensor
+
+from ..errors import PhotoGuardError
+from ..photo_io import SUPPORTED_SUFFIXES
+
+__all__ = ["EvalConfig", "ProtectRun", "Task", "sample_task", "ImageSet"]
+
+ImageSet = list[Tensor]  # [3, H, W] RGB in [0, 1]
+
+
+@dataclass
+class EvalConfig:
+    """What the simulation runs (see :meth:`protect_runs` for the protection runs)."""
+
+    people: int = 20
+    train: int = 5
+    queries: int = 10
+    labels: int = 10
+    draws: int = 5
+    steps: int = 40
+    seed: int = 0
+    attackers: tuple[str, ...] = ("sface", "efficientnet_lite0")
+    heads: tuple[str, ...] = ("linear", "mlp")
+    ensemble: tuple[str, ...] = ("sface", "efficientnet_lite0")
+    strengths: tuple[str, ...] = ("low", "default", "strong")
+    ratios: tuple[float, ...] = (0.0, 0.25, 0.5, 0.75, 1.0)
+    postprocess: tuple[str, ...] = ("jpeg50", "jpeg75", "jpeg90", "resize0.5", "blur", "screenshot")
+    targets: tuple[str, ...] = ("anchor",)  # other DP2-VL targets compared at default strength
+    device: str = "cpu"
+
+    def protect_runs(self) -> dict[str, ProtectRun]:
+        """The full ensemble at every strength; each encoder alone at default strength (so each attacker encoder is
+        met once not optimised against: the transfer case); the other ``targets`` at default strength."""
+        runs = [ProtectRun(self.ensemble, s) for s in self.strengths]
+        if len(self.ensemble) > 1:
+            runs += [ProtectRun((e,), "default", experiment="ensemble") for e in self.ensemble]
+        runs += [ProtectRun(self.ensemble, "default", t, "target") for t in self.targets if t != "antithetical"]
+        return {r.name: r for r in runs}
+
+
+@dataclass(frozen=True)
+class ProtectRun:
+    """One way of protecting every shared set: the ensemble optimised against, the strength, the DP2-VL target."""
+
+    ensemble: tuple[str, ...]
+    strength: str = "default"
+    target: str = "antithetical"
+    experiment: str = "strength"  # which report table: strength, ensemble (transfer) or target
+
+    @property
+    def name(self) -> str:
+        return f"{'+'.join(self.ensemble)}@{self.strength}" + (
+            "" if self.target == "antithetical" else f"/{self.target}"
+        )
+
+
+@dataclass
+class Task:
+    """Who is in the simulation: per identity the shared (training) and the question (query) files."""
+
+    identities: list[str]
+    train_files: list[list[Path]]
+    query_files: list[list[Path]]
+    affiliations: list[list[int]] = field(default_factory=list)  # one balanced draw per entry: label per identity
+
+
+def sample_task(data: Path, cfg: EvalConfig) -> Task:
+    """Pick ``cfg.people`` identities with at least ``train + 1`` photos and split each one's photos (seeded)."""
+    folders = sorted(d for d in Path(data).iterdir() if d.is_dir())
+    usable = [(d, sorted(f for f in d.iterdir() if f.suffix.lower() in SUPPORTED_SUFFIXES)) for d in folders]
+    usable = [(d, fs) for d, fs in usable if len(fs) > cfg.train]
+    if len(usable) < cfg.people:
+        raise PhotoGuardError(
+            f"{data}: {len(usable)} identity folders with more than {cfg.train} photos; "
+            f"the simulation needs {cfg.people}"
+        )
+    rng = random.Random(cfg.seed)
+    chosen = sorted(rng.sample(usable, cfg.people), key=lambda t: t[0].name)
+    task = Task([d.name for d, _ in chosen], [], [])
+    for _, files in chosen:
+        files = files[:]
+        rng.shuffle(files)
+        task.train_files.append(files[: cfg.train])
+        task.query_files.append(files[cfg.train : cfg.train + cfg.queries])
+    for _ in range(cfg.draws):
+        labels = [i % cfg.labels for i in range(cfg.people)]
+        rng.shuffle(labels)
+        task.affiliations.append(labels)
+    return task
