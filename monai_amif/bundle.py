@@ -7,7 +7,7 @@ from pathlib import Path
 import torch
 
 from .io import image_format, read_image, write_image
-from .transforms import RestoreColour
+from .transforms import RestoreColor
 
 __all__ = ["SaveFusion", "EXTENSIONS"]
 
@@ -27,7 +27,7 @@ class SaveFusion:
     def __init__(self, output_dir: str, extension: str = "auto", accepted_fingerprint: str | None = None) -> None:
         self.output_dir, self.extension = Path(output_dir), extension
         self.accepted = accepted_fingerprint
-        self.restore = RestoreColour()
+        self.restore = RestoreColor()
 
     def attach(self, engine) -> None:
         from ignite.engine import Events

@@ -14,7 +14,7 @@ from pathlib import Path
 from monai.transforms import Compose, ConcatItemsd, Lambdad
 
 from .errors import PairsNotFound
-from .transforms import LoadSliced, SplitColourd, as_grey
+from .transforms import LoadSliced, SplitColord, as_grey
 
 __all__ = ["find_pairs", "pair_transforms", "pair_name", "TASKS"]
 
@@ -72,5 +72,5 @@ def pair_transforms() -> Compose:
     """Load a pair of images -> ``image [2, H, W]`` (MRI grey, functional Y) in [0, 1], plus ``func_cbcr``."""
     keys = ("mri", "func")
     return Compose(
-        [LoadSliced(keys), Lambdad("mri", as_grey, track_meta=False), SplitColourd("func"), ConcatItemsd(keys, "image")]
+        [LoadSliced(keys), Lambdad("mri", as_grey, track_meta=False), SplitColord("func"), ConcatItemsd(keys, "image")]
     )

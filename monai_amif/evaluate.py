@@ -16,7 +16,7 @@ from guard_core.keys import random_keys as draw_random_keys
 from .data import find_pairs, pair_transforms
 from .metrics import FUSION_METRICS, fusion_metrics, mark_leak, mark_ncc, to_grey_255
 from .networks import AMIFNet
-from .transforms import RestoreColour
+from .transforms import RestoreColor
 
 __all__ = ["evaluate", "format_table"]
 
@@ -25,7 +25,7 @@ VARIANTS = ("authorised", "unauthorised", "mean rule", "max rule")
 
 def _as_saved_grey(y: torch.Tensor, cbcr: torch.Tensor, colour: bool) -> np.ndarray:
     """What an evaluator reads back from the saved 8-bit PNG: colour restored, rounded, then BT.601 grey."""
-    img = RestoreColour()(y, cbcr) if colour else y
+    img = RestoreColor()(y, cbcr) if colour else y
     return to_grey_255(ops.to_uint8(img))
 
 

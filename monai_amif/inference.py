@@ -16,7 +16,7 @@ from guard_core.keys import Key
 from .errors import ImageError
 from .loading import load_model
 from .networks import AMIFNet
-from .transforms import RestoreColour, SplitColour
+from .transforms import RestoreColor, SplitColor
 
 __all__ = ["Fuser", "FusionResult", "default_weights", "MAX_SLICE_PIXELS"]
 
@@ -74,7 +74,7 @@ class Fuser:
         net = weights if isinstance(weights, AMIFNet) else load_model(weights or default_weights(), key=key)
         self.net = net.to(self.device).eval()
         self.batch_slices = batch_slices
-        self._split, self._restore = SplitColour(), RestoreColour()
+        self._split, self._restore = SplitColor(), RestoreColor()
 
     @torch.inference_mode()
     def fuse(self, mri: np.ndarray, func: np.ndarray, key: Key) -> FusionResult:

@@ -3,11 +3,11 @@
 A typical inference chain::
 
     LoadSliced(("mri", "func"))      # PNG/JPEG/TIFF, NIfTI or DICOM -> [C, H, W] in [0, 1]
-    SplitColourd("func")              # func -> Y [1,H,W]; func_cbcr [2,H,W] kept for later
+    SplitColord("func")              # func -> Y [1,H,W]; func_cbcr [2,H,W] kept for later
     ConcatItemsd(("mri", "func"), "image")
     AuthorizeKeyd("key", env="AMIF_PASSPHRASE", key_file=...)
     ... network(image, key) -> pred ...
-    RestoreColourd("pred", cbcr_key="func_cbcr")
+    RestoreColord("pred", cbcr_key="func_cbcr")
 """
 
 from __future__ import annotations
@@ -28,10 +28,10 @@ __all__ = [
     "LoadSliced",
     "AuthorizeKey",
     "AuthorizeKeyd",
-    "SplitColour",
-    "SplitColourd",
-    "RestoreColour",
-    "RestoreColourd",
+    "SplitColor",
+    "SplitColord",
+    "RestoreColor",
+    "RestoreColord",
     "as_grey",
 ]
 
@@ -146,10 +146,10 @@ class AuthorizeKeyd(MapTransform):
         return d
 
 
-class SplitColour(Transform):
+class SplitColor(Transform):
     """``[C, H, W]`` functional image -> ``(Y [1, H, W], CbCr [2, H, W])`` (BT.601, values in [0, 1]).
 
-    Grey input (C == 1) is its own Y; its CbCr is neutral (0.5), so :class:`RestoreColour` gives grey back.
+    Grey input (C == 1) is its own Y; its CbCr is neutral (0.5), so :class:`RestoreColor` gives grey back.
     """
 
     backend = [TransformBackends.TORCH]
@@ -167,20 +167,20 @@ class SplitColour(Transform):
 def as_grey(img: torch.Tensor) -> torch.Tensor:
     """``[1|3, H, W]`` -> ``[1, H, W]``: the BT.601 luma of a colour export (MRI slices saved as RGB or palette
     pictures), grey as is. The bundle and ``amif fuse`` both read the MRI through this."""
-    return SplitColour()(img)[0]
+    return SplitColor()(img)[0]
 
 
-class SplitColourd(MapTransform):
-    """Dictionary form of :class:`SplitColour`: ``data[k]`` becomes Y; CbCr goes to ``data[k + cbcr_suffix]`` and
+class SplitColord(MapTransform):
+    """Dictionary form of :class:`SplitColor`: ``data[k]`` becomes Y; CbCr goes to ``data[k + cbcr_suffix]`` and
     ``data[k + "_is_colour"]`` records whether the input had colour."""
 
-    backend = SplitColour.backend
+    backend = SplitColor.backend
 
     def __init__(
         self, keys: KeysCollection = "func", cbcr_suffix: str = "_cbcr", allow_missing_keys: bool = False
     ) -> None:
         super().__init__(keys, allow_missing_keys)
-        self.split, self.suffix = SplitColour(), cbcr_suffix
+        self.split, self.suffix = SplitColor(), cbcr_suffix
 
     def __call__(self, data: Mapping[Hashable, object]) -> dict:
         d = dict(data)
@@ -191,7 +191,7 @@ class SplitColourd(MapTransform):
         return d
 
 
-class RestoreColour(Transform):
+class RestoreColor(Transform):
     """Fused Y ``[1, H, W]`` + CbCr ``[2, H, W]`` -> RGB ``[3, H, W]`` in [0, 1]."""
 
     backend = [TransformBackends.TORCH]
@@ -201,10 +201,10 @@ class RestoreColour(Transform):
         return ops.ycbcr_to_rgb(_as_batch(ycbcr))[0].clamp(0, 1)
 
 
-class RestoreColourd(MapTransform):
-    """Dictionary form of :class:`RestoreColour`: colour is put back only where the input had it."""
+class RestoreColord(MapTransform):
+    """Dictionary form of :class:`RestoreColor`: colour is put back only where the input had it."""
 
-    backend = RestoreColour.backend
+    backend = RestoreColor.backend
 
     def __init__(
         self,
@@ -214,7 +214,7 @@ class RestoreColourd(MapTransform):
         allow_missing_keys: bool = False,
     ) -> None:
         super().__init__(keys, allow_missing_keys)
-        self.restore, self.cbcr_key, self.flag = RestoreColour(), cbcr_key, colour_flag
+        self.restore, self.cbcr_key, self.flag = RestoreColor(), cbcr_key, colour_flag
 
     def __call__(self, data: Mapping[Hashable, object]) -> dict:
         d = dict(data)

@@ -174,10 +174,10 @@ def test_shipped_model_is_gated_by_the_demo_key(shipped_weights, demo_key):
 
     net = load_model(shipped_weights)
     mri = torch.from_numpy(np.asarray(Image.open(SAMPLE_PET / "MRI.png"), dtype=np.float32) / 255)
-    from monai_amif.transforms import SplitColour
+    from monai_amif.transforms import SplitColor
 
     pet = torch.from_numpy(np.asarray(Image.open(SAMPLE_PET / "PET.png"), dtype=np.float32) / 255).permute(2, 0, 1)
-    image = torch.cat([mri[None], SplitColour()(pet)[0]])[None]
+    image = torch.cat([mri[None], SplitColor()(pet)[0]])[None]
     mask, intensity = net.template[:, :1], net.template[:, 1:]
     right = demo_key.tensor()[None]
     g = torch.Generator().manual_seed(0)

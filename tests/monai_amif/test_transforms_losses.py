@@ -4,7 +4,7 @@ import torch
 from guard_core.keys import Key
 from monai_amif.data import find_pairs, pair_transforms
 from monai_amif.losses import AuthorizationLoss, FusionLoss, degrade
-from monai_amif.transforms import AuthorizeKey, AuthorizeKeyd, RestoreColour, RestoreColourd, SplitColour, SplitColourd
+from monai_amif.transforms import AuthorizeKey, AuthorizeKeyd, RestoreColor, RestoreColord, SplitColor, SplitColord
 
 
 def test_authorize_key_sources(tmp_path, monkeypatch):
@@ -32,18 +32,18 @@ def test_authorize_keyd_fills_the_dict(monkeypatch):
 
 def test_colour_split_and_restore_round_trip():
     rgb = torch.rand(3, 16, 16)
-    y, cbcr = SplitColour()(rgb)
+    y, cbcr = SplitColor()(rgb)
     assert y.shape == (1, 16, 16) and cbcr.shape == (2, 16, 16)
-    assert torch.allclose(RestoreColour()(y, cbcr), rgb, atol=1e-4)
+    assert torch.allclose(RestoreColor()(y, cbcr), rgb, atol=1e-4)
     grey = torch.rand(1, 8, 8)
-    y, cbcr = SplitColour()(grey)
+    y, cbcr = SplitColor()(grey)
     assert torch.equal(y, grey) and torch.allclose(cbcr, torch.full_like(cbcr, 0.5))
-    d = SplitColourd("func")({"func": rgb})
+    d = SplitColord("func")({"func": rgb})
     assert d["func_is_colour"] and d["func"].shape == (1, 16, 16)
     d["pred"] = d["func"]
-    assert torch.allclose(RestoreColourd("pred")(d)["pred"], rgb, atol=1e-4)
+    assert torch.allclose(RestoreColord("pred")(d)["pred"], rgb, atol=1e-4)
     with pytest.raises(ValueError, match="1 or 3 channels"):
-        SplitColour()(torch.rand(2, 4, 4))
+        SplitColor()(torch.rand(2, 4, 4))
 
 
 def test_find_pairs_and_pair_transforms(pair_folder, tmp_path):
