@@ -87,6 +87,9 @@ def _key_from_options(key_file: str | None) -> Key:
 @click.option("--gradient", type=click.Choice(["magnitude", "select"]), default=None, help="Gradient loss target.")
 @click.option("--boost", type=float, default=None, help="Gradient target × this.")
 @click.option("--saliency", type=float, default=None, help="Intensity weight 1 + saliency·|A - B|.")
+@click.option("--auth-weight", type=float, default=None, help="Weight of the authorisation (gate) loss.")
+@click.option("--p-zero", type=float, default=None, help="Share of wrong keys that are the zero key.")
+@click.option("--p-random", type=float, default=None, help="Share of wrong keys that are random (the rest: near keys).")
 @click.option("--max-steps", type=int, default=None, help="Stop after this many steps (smoke tests).")
 @click.option("--device", default="auto", show_default=True)
 @click.option("--seed", default=0, show_default=True)
@@ -104,6 +107,9 @@ def train(
     gradient,
     boost,
     saliency,
+    auth_weight,
+    p_zero,
+    p_random,
     max_steps,
     device,
     seed,
@@ -119,7 +125,15 @@ def train(
     key = _key_from_options(key_file)
     if key.is_none:
         raise click.ClickException("training needs a key: --key-file, $AMIF_KEY_FILE or $AMIF_PASSPHRASE")
-    knobs = {"output": output_head, "gradient": gradient, "boost": boost, "saliency": saliency}
+    knobs = {
+        "output": output_head,
+        "gradient": gradient,
+        "boost": boost,
+        "saliency": saliency,
+        "auth_weight": auth_weight,
+        "p_zero": p_zero,
+        "p_random": p_random,
+    }
     recipe: dict = {k: v for k, v in knobs.items() if v is not None}  # unset: TrainConfig's recipe
     if channels:
         recipe["channels"] = tuple(int(c) for c in channels.split(","))
