@@ -169,7 +169,7 @@ class AMIFNet(nn.Module):
         mark: MarkSpec | None = None,
         key_hidden: int = 128,
         key_path: str = "parity",
-        output: str = "blend",
+        output: str = "direct",
     ) -> None:
         super().__init__()
         if len(channels) not in (2, 3):
