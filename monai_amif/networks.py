@@ -64,8 +64,6 @@ class ParityKeyPath(KeyPath):
     gradient search on a continuous key input.
     """
 
-    subsets: Tensor  # [features, subset] bit indices (a buffer)
-
     def __init__(
         self,
         key_bits: int,
@@ -157,10 +155,6 @@ class AMIFNet(nn.Module):
         image ``[B, 2, H, W]`` in [0, 1] (any H, W; padded inside to a multiple of 2^levels), key ``[B, key_bits]``
         of ±1 (zeros for no key) -> ``[B, 1, H, W]`` in [0, 1].
     """
-
-    template: Tensor  # [1, 2, S, S] mark mask and intensity (a buffer)
-    accepted_fingerprint: str | None = None  # set by the loader: the public id of the key it was trained for
-    degrade_sigma: float = 3.0  # set by the loader: the blur under the mark
 
     def __init__(
         self,
