@@ -18,12 +18,13 @@ BUNDLE_FILES = (
     "configs/*.json",
     "configs/logging.conf",
     "models/model.pt",
+    "models/model.json",
     "models/model.ts",
     "docs/*",
     "LICENSE",
     "README.md",
 )
-REQUIRED = ("configs/metadata.json", "configs/inference.json", "models/model.pt", "LICENSE")
+REQUIRED = ("configs/metadata.json", "configs/inference.json", "models/model.pt", "models/model.json", "LICENSE")
 _FIXED_TIME = (2026, 1, 1, 0, 0, 0)  # zip entry times fixed, so the same bundle packs to the same bytes
 
 
