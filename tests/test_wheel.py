@@ -24,6 +24,10 @@ def test_wheel_carries_the_demo_model_and_fuses_outside_the_checkout(tmp_path):
     names = zipfile.ZipFile(wheel).namelist()
     assert "monai_amif/demo_model/model.pt" in names and "monai_amif/demo_model/model.json" in names
     assert not any(n.endswith((".ts", "samples.py")) for n in names)
+    for top in ("guard_core", "monai_amif", "photo_guard"):  # every package of the source tree, with its data
+        for f in (REPO / top).rglob("*"):
+            if f.is_file() and f.suffix in (".py", ".npy", ".json") and "__pycache__" not in f.parts:
+                assert f.relative_to(REPO).as_posix() in names, f
     site = tmp_path / "site"
     subprocess.run(
         [sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--target", str(site), str(wheel)],

@@ -149,7 +149,9 @@ def test_pack_bundle_is_versioned_complete_and_reproducible(tmp_path):
         assert f"amif_fusion/{needed}" in names
     broken = tmp_path / "broken"
     shutil.copytree(BUNDLE / "configs", broken / "configs")
-    with pytest.raises(BundleError, match="broken: not a complete bundle, missing models/model.pt, LICENSE"):
+    with pytest.raises(
+        BundleError, match="broken: not a complete bundle, missing models/model.pt, models/model.json, LICENSE"
+    ):
         pack_bundle(broken, tmp_path)
 
 

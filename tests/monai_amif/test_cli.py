@@ -128,62 +128,29 @@ def test_fuse_dicom_writes_a_derived_secondary_capture(small_weights, tmp_path, 
     assert ds.pixel_array.shape == (48, 40)
 
 
-def test_evaluate_prints_tables_and_json(pair_folder, small_weights, tmp_path, env):
-    env.setenv("AMIF_PASSPHRASE", "amif-demo")
-    out = tmp_path / "m.json"
+def _evaluate(pair_folder, weights, out, *extra):
+    """``amif evaluate`` on the synthetic pairs, JSON to ``out``; returns (result, the JSON document)."""
     r = CliRunner().invoke(
-        cli,
-        [
-            "evaluate",
-            "--data",
-            str(pair_folder),
-            "--weights",
-            str(small_weights),
-            "--json",
-            str(out),
-            "--random-keys",
-            "2",
-        ],
+        cli, ["evaluate", "--data", str(pair_folder), "--weights", str(weights), "--json", str(out), *extra]
     )
     assert r.exit_code == 0, r.output
-    doc = json.loads(out.read_text())
+    return r, json.loads(out.read_text())
+
+
+def test_evaluate_prints_tables_and_json(pair_folder, small_weights, tmp_path, env):
+    env.setenv("AMIF_PASSPHRASE", "amif-demo")
+    r, doc = _evaluate(pair_folder, small_weights, tmp_path / "m.json", "--random-keys", "2")
     res = doc["results"]
     assert doc["protocol"] == "amif" and set(res) == {"CT-MRI", "PET-MRI"} and res["PET-MRI"]["n"] == 3
-    assert set(res["CT-MRI"]["authorised"]) >= {
-        "EN",
-        "SD",
-        "SF",
-        "AG",
-        "MI",
-        "SCD",
-        "VIF",
-        "Qabf",
-        "SSIM2",
-        "PSNR",
-        "CC",
-    }
+    metrics = {"EN", "SD", "SF", "AG", "MI", "SCD", "VIF", "Qabf", "SSIM2", "PSNR", "CC"}
+    assert set(res["CT-MRI"]["authorised"]) >= metrics
     assert "mark_ncc_random_min" in res["CT-MRI"] and "| max rule |" in r.output
 
 
 def test_evaluate_cddfuse_protocol_table(pair_folder, small_weights, tmp_path, env):
     env.setenv("AMIF_PASSPHRASE", "amif-demo")
-    out = tmp_path / "c.json"
-    r = CliRunner().invoke(
-        cli,
-        [
-            "evaluate",
-            "--data",
-            str(pair_folder),
-            "--weights",
-            str(small_weights),
-            "--protocol",
-            "cddfuse",
-            "--json",
-            str(out),
-        ],
-    )
-    assert r.exit_code == 0, r.output
-    res = json.loads(out.read_text())["results"]
+    r, doc = _evaluate(pair_folder, small_weights, tmp_path / "c.json", "--protocol", "cddfuse")
+    res = doc["results"]
     header = "| row | EN | SD | SF | MI | SCD | VIF | Qabf | SSIM2 | AG | reaches CDDFuse* |"
     assert header in r.output and "| CDDFuse* (published) | 4.88 | 79.17 |" in r.output and "/8 |" in r.output
     assert set(res["PET-MRI"]) == {"n", "model", "mean rule", "max rule"} and res["PET-MRI"]["n"] == 3
