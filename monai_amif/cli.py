@@ -182,6 +182,7 @@ def fuse(mri, func, output, key_file, weights, device, overwrite) -> None:
     """Fuse an MRI image with a CT/PET/SPECT image (PNG, JPEG, NIfTI or DICOM)."""
     from pathlib import Path
 
+    from .errors import ImageError
     from .inference import Fuser
     from .io import read_image, write_image
 
@@ -193,7 +194,10 @@ def fuse(mri, func, output, key_file, weights, device, overwrite) -> None:
     key = _key_from_options(key_file)
     a, b = read_image(mri), read_image(func)
     fuser = Fuser(weights, device=device, key=key)
-    result = fuser.fuse(a.data, b.data, key)
+    try:
+        result = fuser.fuse(a.data, b.data, key)
+    except ImageError as exc:  # the pair's problem (sizes, memory): name the files
+        raise ImageError(f"{mri} + {func}: {exc}") from None
     write_image(out, result.image, like=a, marked=result.marked, also_from=(b,))
     state = "marked (no licence key accepted)" if result.marked else "licensed"
     click.echo(f"wrote {out} ({state})")
