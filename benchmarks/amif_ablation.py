@@ -22,8 +22,9 @@ import torch
 
 from guard_core.keys import Key, random_keys
 from monai_amif.data import find_pairs, pair_transforms
-from monai_amif.loading import load_model
+from monai_amif.loading import load_plain_model
 from monai_amif.metrics import mark_ncc
+from monai_amif.networks import AMIFNet
 from monai_amif.protocol import evaluate_cddfuse, reached
 from monai_amif.train import TrainConfig, train
 
@@ -41,7 +42,7 @@ VARIANTS: dict[str, tuple[dict, str]] = {
 
 
 @torch.inference_mode()
-def gate_check(net: torch.nn.Module, data: str, key: Key, n_random: int = 20, seed: int = 0) -> dict[str, float]:
+def gate_check(net: AMIFNet, data: str, key: Key, n_random: int = 20, seed: int = 0) -> dict[str, float]:
     """Minimum mark_ncc over the test pairs for no key, ``n_random`` random keys and as many keys 4 bits away."""
     gen = torch.Generator().manual_seed(seed)
     right = key.tensor()[None]
@@ -98,7 +99,7 @@ def main() -> None:
         )
         if not done:
             train(cfg, key)
-        net = load_model(model)
+        net = load_plain_model(model)
         scores = evaluate_cddfuse(net, f"{args.data}/test", key)
         gate = gate_check(net, f"{args.data}/test", key)
         rows.append(

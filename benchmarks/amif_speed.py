@@ -17,7 +17,7 @@ from guard_core.device import autocast, resolve
 from guard_core.keys import Key
 from monai_amif.checkpoint import build_network
 from monai_amif.inference import default_weights
-from monai_amif.loading import load_model
+from monai_amif.loading import load_plain_model
 
 
 def _time(fn, repeats: int, sync) -> float:
@@ -45,7 +45,7 @@ def main() -> None:
     device = resolve(args.device)
     weights = args.weights or default_weights()
     try:
-        net = load_model(weights)
+        net = load_plain_model(weights)
     except ValueError:
         net = build_network()  # speed does not depend on the weights' values
     net = net.to(device).eval()

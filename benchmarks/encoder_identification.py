@@ -31,7 +31,7 @@ def main() -> None:
     files = [(f, i) for i, d in enumerate(people) for f in sorted(d.glob("*.jpg"))]
     labels = np.array([i for _, i in files])
     encs = [build_encoder(n) for n in args.encoders.split(",")]
-    feats = {e.name: [] for e in encs}
+    feats: dict[str, list[torch.Tensor]] = {e.name: [] for e in encs}
     found_faces = 0
     t0 = time.perf_counter()
     with torch.inference_mode():

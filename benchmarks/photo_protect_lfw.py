@@ -85,7 +85,7 @@ def main() -> None:
         seconds = (time.perf_counter() - t0) / sum(len(s) for s in sets)
         prot_all = torch.stack([x for s in protected for x in s])
         jpg_all = torch.stack([jpeg(x) for x in prot_all])
-        row = {"seconds_per_photo": seconds, "encoders": {}}
+        row: dict = {"seconds_per_photo": seconds, "encoders": {}}
         diff = prot_all - clean_all
         row["linf_255"] = float(diff.abs().amax() * 255)
         row["psnr"] = float(psnr(prot_all, clean_all, 1.0).mean())

@@ -42,7 +42,7 @@ def main() -> None:
     big = tmp / "big.jpg"
     astro = Image.open(Path(skimage.__file__).parent / "data" / "astronaut.png").convert("RGB")
     astro.resize((4000, 3000), Image.Resampling.BICUBIC).save(big, quality=92)
-    rows = []
+    rows: list[tuple] = []
     for label, files, steps in (
         ("1 PGD step, 250x250 face", [face], 1),
         (f"250x250 face, {args.steps} steps", [face], args.steps),

@@ -12,6 +12,7 @@ from guard_core.keys import Key, LicenceKeyError
 
 from . import __version__
 from .attacks import ATTACKS
+from .networks import OUTPUTS
 
 PASSPHRASE_ENV = "AMIF_PASSPHRASE"
 
@@ -83,13 +84,16 @@ def _key_from_options(key_file: str | None) -> Key:
 @click.option("--crop", default=128, show_default=True, help="Training crop side in pixels.")
 @click.option("--lr", default=2e-3, show_default=True)
 @click.option("--channels", default=None, help="Backbone widths per level, e.g. 24,48 or 32,64,128.")
-@click.option("--output", "output_head", type=click.Choice(["blend", "direct"]), default=None, help="Output head.")
+@click.option("--output", "output_head", type=click.Choice(OUTPUTS), default=None, help="Output head.")
 @click.option("--gradient", type=click.Choice(["magnitude", "select"]), default=None, help="Gradient loss target.")
 @click.option("--boost", type=float, default=None, help="Gradient target × this.")
 @click.option("--saliency", type=float, default=None, help="Intensity weight 1 + saliency·|A - B|.")
 @click.option("--auth-weight", type=float, default=None, help="Weight of the authorisation (gate) loss.")
 @click.option("--p-zero", type=float, default=None, help="Share of wrong keys that are the zero key.")
 @click.option("--p-random", type=float, default=None, help="Share of wrong keys that are random (the rest: near keys).")
+@click.option(
+    "--collapse", type=float, default=None, help="Weight pulling wrong keys' modulation onto the no-key modulation."
+)
 @click.option("--max-steps", type=int, default=None, help="Stop after this many steps (smoke tests).")
 @click.option("--device", default="auto", show_default=True)
 @click.option("--seed", default=0, show_default=True)
@@ -110,6 +114,7 @@ def train(
     auth_weight,
     p_zero,
     p_random,
+    collapse,
     max_steps,
     device,
     seed,
@@ -133,6 +138,7 @@ def train(
         "auth_weight": auth_weight,
         "p_zero": p_zero,
         "p_random": p_random,
+        "collapse": collapse,
     }
     recipe: dict = {k: v for k, v in knobs.items() if v is not None}  # unset: TrainConfig's recipe
     if channels:

@@ -16,6 +16,7 @@ from guard_core.keys import random_keys as draw_random_keys
 from .data import find_pairs, pair_transforms
 from .metrics import FUSION_METRICS, fusion_metrics, mark_leak, mark_ncc, to_grey_255
 from .networks import AMIFNet
+from .sealed import MarkedPreview
 from .transforms import RestoreColor
 
 __all__ = ["evaluate", "format_table"]
@@ -31,7 +32,12 @@ def _as_saved_grey(y: torch.Tensor, cbcr: torch.Tensor, colour: bool) -> np.ndar
 
 @torch.inference_mode()
 def evaluate(
-    net: AMIFNet, data: str, key: Key, random_keys: int = 100, tasks: tuple[str, ...] | None = None, seed: int = 0
+    net: AMIFNet | MarkedPreview,
+    data: str,
+    key: Key,
+    random_keys: int = 100,
+    tasks: tuple[str, ...] | None = None,
+    seed: int = 0,
 ) -> dict:
     """Evaluate ``net`` on every pair under ``data``.
 
@@ -39,7 +45,7 @@ def evaluate(
     "mark_leak"}}`` where variants are the authorised output (``key``), the unauthorised output (no key) and the
     mean/max rules. Random keys are drawn once (seeded) and used for every pair.
     """
-    device = net.template.device  # a sealed model's preview has buffers but no parameters
+    device = next(net.buffers()).device  # a sealed model's preview has buffers but no parameters
     load = pair_transforms()
     right = key.tensor(device)[None]
     zero = torch.zeros_like(right)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -79,15 +80,15 @@ def read_image(path: str | os.PathLike) -> ImageFile:
             with Image.open(path) as im:
                 if im.mode.startswith(("I", "F")):  # 16-bit, 32-bit integer and float: never through "L"
                     return ImageFile(_normalise(np.asarray(im))[None], path, fmt)
-                im = im.convert("RGB" if im.mode in ("RGB", "RGBA", "P", "PA", "CMYK", "YCbCr") else "L")
-                arr = np.asarray(im)
+                rgb = im.mode in ("RGB", "RGBA", "P", "PA", "CMYK", "YCbCr")
+                arr = np.asarray(im.convert("RGB" if rgb else "L"))
             data = arr.astype(np.float32) / 255.0
             data = data[None] if data.ndim == 2 else data.transpose(2, 0, 1)
             return ImageFile(data, path, fmt)
         if fmt == "nifti":
             import nibabel as nib
 
-            img = nib.load(str(path))
+            img: Any = nib.load(str(path))  # a NIfTI-1/2 image (nibabel types it as any file-based image)
             arr = np.asarray(img.dataobj)
             if arr.ndim == 4 and arr.shape[-1] == 1:
                 arr = arr[..., 0]

@@ -14,7 +14,7 @@ from .errors import ModelFileError
 from .networks import AMIFNet
 from .sealed import MarkedPreview, is_sealed, open_sealed
 
-__all__ = ["load_model", "key_fingerprint"]
+__all__ = ["load_model", "load_plain_model", "key_fingerprint"]
 
 
 def load_model(
@@ -41,6 +41,14 @@ def load_model(
     net.accepted_fingerprint = meta.get("key_fingerprint")  # public id of the key it was trained for
     net.degrade_sigma = degrade_sigma(meta)
     return net.to(map_location).eval()
+
+
+def load_plain_model(path: str | os.PathLike[str], map_location: str | torch.device = "cpu") -> AMIFNet:
+    """:func:`load_model` for tools that need the network itself (attacks, benchmarks): a sealed file is refused."""
+    net = load_model(path, map_location)
+    if not isinstance(net, AMIFNet):
+        raise ModelFileError(f"{path}: a sealed model; this needs the plain weights it was sealed from")
+    return net
 
 
 def key_fingerprint(path: str | os.PathLike) -> str | None:

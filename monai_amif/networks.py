@@ -19,7 +19,7 @@ from torch import Tensor, nn
 
 from .mark import MarkSpec, render_mark, template_at
 
-__all__ = ["AMIFNet", "KeyPath", "FiLMKeyPath", "ParityKeyPath", "KEY_PATHS"]
+__all__ = ["AMIFNet", "KeyPath", "FiLMKeyPath", "ParityKeyPath", "KEY_PATHS", "OUTPUTS"]
 
 
 class KeyPath(nn.Module):
@@ -88,6 +88,7 @@ class ParityKeyPath(KeyPath):
 
 
 KEY_PATHS = {"film": FiLMKeyPath, "parity": ParityKeyPath}
+OUTPUTS = ("direct", "blend")
 
 
 class _ModBlock(nn.Module):
@@ -168,8 +169,8 @@ class AMIFNet(nn.Module):
         super().__init__()
         if len(channels) not in (2, 3):
             raise ValueError(f"channels must give 2 or 3 levels, got {tuple(channels)}")
-        if output not in ("direct", "blend"):
-            raise ValueError(f"output must be 'direct' or 'blend', got {output!r}")
+        if output not in OUTPUTS:
+            raise ValueError(f"output must be one of {OUTPUTS}, got {output!r}")
         self.channels, self.output = tuple(int(c) for c in channels), output
         self.mark_spec = mark or MarkSpec()
         mask, intensity = render_mark(self.mark_spec)
@@ -193,6 +194,9 @@ class AMIFNet(nn.Module):
         self.key_path_name = key_path
         self.key_bits = key_bits
         self.multiple = 2 ** len(c)  # the padded grid: 2 for the fold, 2 per strided level
+        # Set from the model file's metadata by monai_amif.loading (public: the key's fingerprint, the blur's σ).
+        self.accepted_fingerprint: str | None = None
+        self.degrade_sigma = 3.0
 
     def template_at(self, h: int, w: int) -> Tensor:
         """The mark template (mask, intensity) ``[1, 2, h, w]`` this network draws at that size."""

@@ -10,6 +10,7 @@ table (on its own test pairs) as the yardstick.
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Callable
 
 import numpy as np
 import torch
@@ -40,7 +41,10 @@ CDDFUSE_PUBLISHED = {
     "PET-MRI": dict(zip(CDDFUSE_COLUMNS, (4.23, 70.73, 29.57, 2.03, 1.69, 0.71, 0.71, 1.49))),
     "SPECT-MRI": dict(zip(CDDFUSE_COLUMNS, (3.90, 58.31, 20.87, 2.49, 1.35, 0.97, 0.78, 1.48))),
 }
-RULES = {"mean rule": lambda a, b: np.clip(np.round((a + b) / 2), 0, 255), "max rule": np.maximum}
+RULES: dict[str, Callable[[np.ndarray, np.ndarray], np.ndarray]] = {
+    "mean rule": lambda a, b: np.clip(np.round((a + b) / 2), 0, 255),
+    "max rule": np.maximum,
+}
 
 
 def cddfuse_grey(path: str) -> np.ndarray:
@@ -69,7 +73,7 @@ def evaluate_cddfuse(net: torch.nn.Module, data: str, key: Key, tasks: tuple[str
 
     The model fuses the grey sources under ``key`` (the authorised output when it is the right key).
     """
-    device = net.template.device
+    device = next(net.buffers()).device
     right = key.tensor(device)[None]
     per: dict[str, dict[str, list]] = defaultdict(lambda: defaultdict(list))
     pairs = find_pairs(data, tasks)

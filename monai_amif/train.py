@@ -30,8 +30,9 @@ from .data import find_pairs, pair_transforms
 from .errors import AMIFError
 from .losses import AuthorizationLoss, FusionLoss
 from .mark import MarkSpec
+from .networks import AMIFNet
 
-__all__ = ["TrainConfig", "train", "wrong_keys"]
+__all__ = ["TrainConfig", "train", "wrong_keys", "collapse_loss"]
 
 log = logging.getLogger(__name__)
 
@@ -63,6 +64,7 @@ class TrainConfig:
     fusion_warmup: int = 0  # epochs of fusion loss alone (right key only) before the gate is trained
     p_zero: float = 0.2
     p_random: float = 0.3
+    collapse: float = 0.0  # weight of the key path's collapse loss (see collapse_loss)
     seed: int = 0
     device: str = "auto"
     max_steps: int | None = None
@@ -85,6 +87,18 @@ def wrong_keys(right: torch.Tensor, n: int, p_zero: float, p_random: float, gene
             flip = torch.randperm(bits, generator=generator)[:d]
             out[i, flip] = -out[i, flip]
     return out
+
+
+def collapse_loss(net: AMIFNet, keys: torch.Tensor) -> torch.Tensor:
+    """Mean squared distance of the wrong ``keys``' modulation ``[N, C]`` from the no-key modulation (held fixed).
+
+    The gate loss alone shapes only the *outputs* of the keys it samples; with a blend head many modulations far from
+    the right key's also give a clean output, and keys the training never drew landed there. Pulling every wrong key
+    onto the modulation of the zero key (the unlicensed output) leaves the right key as the one way out.
+    """
+    scale, shift = net.modulation(keys)
+    s0, b0 = (t.detach() for t in net.modulation(torch.zeros_like(keys[:1])))
+    return (scale - s0).pow(2).mean() + (shift - b0).pow(2).mean()
 
 
 def _lr_factor(step: int, total: int, warmup: float = 0.05) -> float:
@@ -144,8 +158,10 @@ def train(cfg: TrainConfig, key: Key) -> Path:
             "mark": {**MarkSpec().to_dict(), "text": cfg.owner},
         }
     ).to(device)
-    dataset = _dataset(cfg, net.template[0].cpu())
-    sampler = DistributedSampler(dataset, num_replicas=world, rank=rank, seed=cfg.seed) if world > 1 else None
+    dataset = _dataset(cfg, net.template_at(net.mark_spec.size, net.mark_spec.size)[0].cpu())
+    sampler: DistributedSampler | None = None
+    if world > 1:
+        sampler = DistributedSampler(dataset, num_replicas=world, rank=rank, seed=cfg.seed)
     loader = DataLoader(
         dataset, batch_size=cfg.batch_size, shuffle=sampler is None, sampler=sampler, drop_last=True, num_workers=0
     )
@@ -194,6 +210,9 @@ def train(cfg: TrainConfig, key: Key) -> Path:
             if gate:
                 terms["auth"] = auth_loss(fused[b:], f_auth, template[:, :1], template[:, 1:])
                 loss = loss + cfg.auth_weight * terms["auth"]
+                if cfg.collapse:
+                    terms["collapse"] = collapse_loss(net, keys[b:])
+                    loss = loss + cfg.collapse * terms["collapse"]
             terms = {k: v.detach() for k, v in terms.items()} | {"loss": loss.detach()}
             opt.zero_grad(set_to_none=True)
             loss.backward()

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Hashable, Mapping
+from typing import Any
 
 import torch
 from monai.config import KeysCollection
@@ -75,7 +76,7 @@ class LoadSliced(MapTransform):
         super().__init__(keys, allow_missing_keys)
         self.loader = LoadSlice()
 
-    def __call__(self, data: Mapping[Hashable, object]) -> dict:
+    def __call__(self, data: Mapping[Hashable, Any]) -> dict:
         d = dict(data)
         for k in self.key_iterator(d):
             d[f"{k}_path"] = str(d[k])
@@ -137,7 +138,7 @@ class AuthorizeKeyd(MapTransform):
         super().__init__(keys, allow_missing_keys=True)
         self.authorize = AuthorizeKey(env=env, key_file=key_file)
 
-    def __call__(self, data: Mapping[Hashable, object]) -> dict:
+    def __call__(self, data: Mapping[Hashable, Any]) -> dict:
         d = dict(data)
         for k in self.keys:
             key = self.authorize.resolve(d.get(k))
@@ -182,7 +183,7 @@ class SplitColord(MapTransform):
         super().__init__(keys, allow_missing_keys)
         self.split, self.suffix = SplitColor(), cbcr_suffix
 
-    def __call__(self, data: Mapping[Hashable, object]) -> dict:
+    def __call__(self, data: Mapping[Hashable, Any]) -> dict:
         d = dict(data)
         for k in self.key_iterator(d):
             colour = torch.as_tensor(d[k]).shape[0] == 3
@@ -196,7 +197,7 @@ class RestoreColor(Transform):
 
     backend = [TransformBackends.TORCH]
 
-    def __call__(self, y: torch.Tensor, cbcr: torch.Tensor) -> torch.Tensor:
+    def __call__(self, y: torch.Tensor, cbcr: torch.Tensor) -> torch.Tensor:  # type: ignore[override]  # two inputs
         ycbcr = torch.cat([torch.as_tensor(y).float(), torch.as_tensor(cbcr).float().to(y.device)], 0)
         return ops.ycbcr_to_rgb(_as_batch(ycbcr))[0].clamp(0, 1)
 
@@ -216,7 +217,7 @@ class RestoreColord(MapTransform):
         super().__init__(keys, allow_missing_keys)
         self.restore, self.cbcr_key, self.flag = RestoreColor(), cbcr_key, colour_flag
 
-    def __call__(self, data: Mapping[Hashable, object]) -> dict:
+    def __call__(self, data: Mapping[Hashable, Any]) -> dict:
         d = dict(data)
         for k in self.key_iterator(d):
             if bool(d.get(self.flag, False)):

@@ -155,7 +155,8 @@ def _plan(
     report: BatchReport,
 ) -> list[_Job]:
     """Where each source goes; what is already done; what would collide or overwrite a file that is not ours."""
-    jobs, claimed = [], {}
+    jobs: list[_Job] = []
+    claimed: dict[Path, Path] = {}
     for src in sources:
         root = src.path.parent if in_place else Path(out_dir)  # type: ignore[arg-type]
         rel = src.path.name if in_place else str(src.rel)

@@ -175,10 +175,14 @@ def watch(inbox, outbox, strength, encoders, settle, device) -> None:
 @click.option("--attackers", default="sface,efficientnet_lite0", show_default=True, help="Encoders the attacker uses.")
 @click.option(
     "--targets",
-    default="anchor",
+    default="antithetical",
     show_default=True,
-    help="DP2-VL targets compared with the antithetical one at default strength (comma-separated; '' for none).",
+    help="DP2-VL targets compared with the default (the owner's anchor) at default strength (comma-separated; '' "
+    "for none).",
 )
+@click.option("--strengths", default="low,default,strong", show_default=True, help="Strengths of the main ensemble.")
+@click.option("--one-by-one/--no-one-by-one", default=True, show_default=True, help="Also protect photo by photo.")
+@click.option("--adaptive-photos", default=40, show_default=True, help="Adaptive attacker's own photos (0: none).")
 @click.option("--device", default="cpu", show_default=True)
 def evaluate(
     data,
@@ -194,6 +198,9 @@ def evaluate(
     encoders,
     attackers,
     targets,
+    strengths,
+    one_by_one,
+    adaptive_photos,
     device,
 ) -> None:
     """Simulate a scraper fine-tuning on protected photos; report how much affiliation leaks to clean photos."""
@@ -214,7 +221,10 @@ def evaluate(
         steps=steps,
         ensemble=tuple(encoders.split(",")),
         attackers=tuple(attackers.split(",")),
-        targets=tuple(t for t in targets.split(",") if t),
+        targets=tuple(t for t in targets.split(",") if t),  # ProtectConfig checks the names
+        strengths=tuple(s for s in strengths.split(",") if s),
+        one_by_one=one_by_one,
+        adaptive_photos=adaptive_photos,
         device=device,
     )
     ev = run_evaluation(Path(data), cfg, cache=Path(cache) if cache else None)

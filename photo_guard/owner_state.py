@@ -3,6 +3,8 @@
 The owner secret (32 random bytes, mode 0600) lives in ``$PHOTO_GUARD_STATE`` or ``~/.local/state/photo_guard``. The
 output manifest identifies a source photo only by an HMAC of its bytes under this secret: enough to tell on a rerun
 that the same photo was already protected, useless to anyone who wants to match a shared photo to an original.
+The same secret fixes the owner's *anchor*: the point in each encoder's embedding space that every protected photo of
+this owner is pushed toward, whichever call protects it (one photo at a time or a whole set).
 """
 
 from __future__ import annotations
@@ -13,9 +15,12 @@ import os
 import secrets
 from pathlib import Path
 
+import torch
+import torch.nn.functional as F
+
 from guard_core.atomic import atomic_output
 
-__all__ = ["state_dir", "owner_secret", "keyed_digest", "STATE_ENV"]
+__all__ = ["state_dir", "owner_secret", "keyed_digest", "anchor_direction", "STATE_ENV"]
 
 STATE_ENV = "PHOTO_GUARD_STATE"
 
@@ -52,3 +57,12 @@ def keyed_digest(path: str | os.PathLike) -> str:
         for chunk in iter(lambda: f.read(1 << 20), b""):
             mac.update(chunk)
     return mac.hexdigest()
+
+
+def anchor_direction(encoder: str, dim: int, secret: bytes | None = None) -> torch.Tensor:
+    """The owner's anchor for ``encoder``: a unit vector ``[dim]`` drawn from a seed derived from the owner secret
+    (``secret`` overrides it: the evaluation simulates many owners). It depends on nothing about the photos, so it
+    carries no label, and it stays the same across calls, so photos protected one at a time move coherently."""
+    seed = hmac.new(secret or owner_secret(), f"anchor:{encoder}".encode(), hashlib.sha256).digest()
+    g = torch.Generator().manual_seed(int.from_bytes(seed[:8], "little") & (2**63 - 1))
+    return F.normalize(torch.randn(dim, generator=g), dim=0)

@@ -157,10 +157,11 @@ def _save_kwargs(photo: Photo, strip_gps: bool) -> dict:
             kw["pnginfo"] = pnginfo
     elif xmp and fmt in ("JPEG", "WEBP", "TIFF"):
         kw["xmp"] = xmp if isinstance(xmp, bytes) else str(xmp).encode("utf-8")
-    if fmt == "JPEG" and src is not None and getattr(src, "quantization", None):
+    qtables = getattr(src, "quantization", None)
+    if fmt == "JPEG" and src is not None and qtables:
         from PIL import JpegImagePlugin
 
-        kw["qtables"] = src.quantization
+        kw["qtables"] = qtables
         sampling = JpegImagePlugin.get_sampling(src)
         if sampling >= 0:
             kw["subsampling"] = sampling

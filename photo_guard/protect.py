@@ -3,10 +3,17 @@
 For a set of photos of one person and an ensemble of encoders ``f_e``:
 
 1. clean centred embeddings ``z = f_e(x) - μ_e``; the set's centroid ``c_e = normalise(mean(normalise(z)))``;
-2. a target ``t_e``: ``-c_e`` (antithetical, default), ``-normalise(z_i)`` per photo, or a fixed anchor;
+2. a target ``t_e``: the owner's anchor (default: a fixed direction drawn from the owner secret, see
+   :func:`photo_guard.owner_state.anchor_direction`), ``-c_e`` (antithetical: DP2-VL's original target) or
+   ``-normalise(z_i)`` per photo;
 3. minimise ``Σ_e [cos(f_e(x + δ) - μ_e, c_e) - cos(f_e(x + δ) - μ_e, t_e)]`` under ``|δ| <= ε`` with expectation over
    sharing transforms (JPEG, resize, blur, crop, flip, face re-alignment), so a model fine-tuned on the set learns
    features that do not fire on clean photos of the person.
+
+Why the anchor is the default: the antithetical target puts each set at the mirror of its own centroid, a fixed
+relation to the identity that a head learns as an anti-label (an attacker answering its least likely class recovered
+88 % of the affiliations, docs/photo_guard.md). The anchor depends on nothing about the photos, and it is the same for
+every call of one owner, so a photo protected on its own (a photo booth, a watch folder) moves where its set would.
 
 δ is optimised at a working resolution (the encoders see no more than that) and carried to full resolution; the
 budget is shaped by local texture so smooth skin and sky get less of it (imperceptibility).
@@ -30,6 +37,7 @@ from . import registry
 from .encoders import DEFAULT_ENCODERS, Encoder, build_encoder
 from .errors import PhotoGuardError
 from .faces import face_alignments
+from .owner_state import anchor_direction
 
 __all__ = ["STRENGTHS", "ProtectConfig", "ProtectedPhoto", "protect_set", "dp2vl_loss", "measure", "perceptual_budget"]
 
@@ -44,7 +52,7 @@ class ProtectConfig:
     strength: str = "default"
     steps: int = 40
     encoders: tuple[str, ...] = DEFAULT_ENCODERS
-    target: Target = "antithetical"
+    target: Target = "anchor"
     eot_samples: int = 1
     work_size: int = 320
     perceptual: bool = True
@@ -108,7 +116,7 @@ def protect_set(
         images: ``[3, H, W]`` RGB tensors in [0, 1], any sizes.
         config: :class:`ProtectConfig`.
         encoders: ready encoders (else built from ``config.encoders``).
-        anchor: for ``target="anchor"``, a fixed target embedding per encoder name.
+        anchor: for ``target="anchor"``, the target embedding per encoder name (default: the owner's anchors).
         progress: optional callable ``(step, loss)`` per PGD step.
         measure_result: fill each result's ``stats`` with :func:`measure` (callers that measure the written files
             instead pass False).
@@ -157,7 +165,7 @@ def protect_set(
     results = []
     for i, img in enumerate(images):
         full = img.to(device)
-        d = ops.resize(deltas[i][None], tuple(full.shape[-2:]), antialias=False)[0].clamp(-eps, eps)
+        d = ops.resize(deltas[i][None], (full.shape[-2], full.shape[-1]), antialias=False)[0].clamp(-eps, eps)
         out = ((full + d).clamp(0, 1) * 255).round() / 255  # what the 8-bit file will hold
         results.append(ProtectedPhoto(out.cpu()))
     if measure_result:
@@ -200,7 +208,7 @@ def measure(
     device = torch.device(device)
     stats = [_photo_stats(c.to(device), p.to(device)) for c, p in zip(clean, protected)]
     works, groups, aligns = _working_copies(clean, work_size, device)
-    pworks = [ops.resize(p[None].to(device), tuple(w.shape[-2:]))[0] for p, w in zip(protected, works)]
+    pworks = [ops.resize(p[None].to(device), (w.shape[-2], w.shape[-1]))[0] for p, w in zip(protected, works)]
     before, after = _embed_all(encoders, works, aligns, groups), _embed_all(encoders, pworks, aligns, groups)
     for e in encoders:
         cos = F.cosine_similarity(after[e.name], before[e.name], dim=-1)
@@ -216,10 +224,10 @@ def _working_copies(
 ) -> tuple[list[Tensor], dict[tuple[int, int], list[int]], list[Tensor]]:
     """Each photo resized to fit ``work_size`` at its own aspect ratio, the indices grouped by working shape (photos
     of one shape are batched together), and each working copy's face alignment."""
-    works = [ops.resize(img[None].to(device), _work_size(*img.shape[-2:], work_size))[0] for img in images]
+    works = [ops.resize(img[None].to(device), _work_size(img.shape[-2], img.shape[-1], work_size))[0] for img in images]
     groups: dict[tuple[int, int], list[int]] = {}
     for i, w in enumerate(works):
-        groups.setdefault(tuple(w.shape[-2:]), []).append(i)
+        groups.setdefault((w.shape[-2], w.shape[-1]), []).append(i)
     aligns = [face_alignments(w[None])[0][0] for w in works]
     return works, groups, aligns
 
@@ -227,7 +235,7 @@ def _working_copies(
 def _embed_all(
     encs: Sequence[Encoder], works: list[Tensor], aligns: list[Tensor], groups: dict[tuple[int, int], list[int]]
 ) -> dict[str, Tensor]:
-    out = {e.name: [None] * len(works) for e in encs}
+    out: dict[str, list[Tensor]] = {e.name: [torch.empty(0)] * len(works) for e in encs}
     with torch.inference_mode():
         for idx in groups.values():
             x, align = torch.stack([works[i] for i in idx]), torch.stack([aligns[i] for i in idx])
@@ -250,8 +258,7 @@ def _targets(
     if kind == "per-photo":
         return {n: -_unit(z) for n, z in clean.items()}
     if kind == "anchor":
-        if not anchor:
-            raise PhotoGuardError("target='anchor' needs an anchor embedding per encoder")
+        anchor = anchor or {n: anchor_direction(n, z.shape[-1]) for n, z in clean.items()}
         return {n: _unit(anchor[n].to(device)).expand_as(clean[n]) for n in clean}
     raise PhotoGuardError(f"unknown target {kind!r}; use antithetical, per-photo or anchor")
 

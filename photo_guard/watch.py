@@ -9,6 +9,7 @@ reported and skipped without stopping the watcher.
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
 from dataclasses import asdict
@@ -53,7 +54,8 @@ class _Pending(FileSystemEventHandler):
     def on_any_event(self, event: FileSystemEvent) -> None:
         # Only writes count: our own reading of a file raises "opened"/"closed_no_write" events too.
         if not event.is_directory and event.event_type in ("created", "modified", "moved", "closed"):
-            self.touch(Path(getattr(event, "dest_path", "") or event.src_path))
+            path = getattr(event, "dest_path", "") or event.src_path
+            self.touch(Path(os.fsdecode(path)))
 
     def settled(self, settle: float) -> list[Path]:
         now, ready = time.monotonic(), []

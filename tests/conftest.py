@@ -12,7 +12,10 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 # plugin tests that need entry points run the CLI in a subprocess with their own setting.
 os.environ.setdefault("PHOTO_GUARD_PLUGINS", "default")
 
-_CANDIDATES = [os.environ.get("GUARD_SHARED_DATA", ""), Path(__file__).resolve().parents[2] / "shared" / "data"]
+_CANDIDATES: list[str | Path] = [
+    os.environ.get("GUARD_SHARED_DATA", ""),
+    Path(__file__).resolve().parents[2] / "shared" / "data",
+]
 
 
 def _find_shared_data() -> Path | None:

@@ -3,7 +3,9 @@
 * black box (the thief sees unauthorised outputs only): :mod:`.wrong_keys`, :mod:`.removal`, :mod:`.distill`;
 * white box (the thief has the weights): :mod:`.key_search`, :mod:`.finetune`;
 * the sealed model mode against the same thief: :mod:`.sealed_check`;
-* :mod:`.harness` runs them on a data split, :mod:`.report` writes Markdown, JSON and figures.
+* each is one :class:`.base.Attack` class registered by name (:data:`.base.REGISTRY`), with its threat model in its
+  docstring and its own goal; :mod:`.harness` runs the chosen ones on a data split, :mod:`.report` writes Markdown,
+  JSON and figures.
 """
 
 ATTACKS = ("wrong_keys", "removal", "distillation", "key_search", "finetune", "sealed")

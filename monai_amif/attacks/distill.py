@@ -10,9 +10,10 @@ import torch
 from monai.networks.nets import BasicUNet
 from torch import Tensor, nn
 
-from .common import fit, random_crops
+from .base import Attack, Stages, Target, register
+from .common import fit, fusion_scores, quality, random_crops
 
-__all__ = ["Student", "distil", "run_student"]
+__all__ = ["Student", "distil", "run_student", "Distillation"]
 
 
 class Student(nn.Module):
@@ -46,3 +47,34 @@ def distil(
 @torch.inference_mode()
 def run_student(student: Student, images: Tensor, batch: int = 8) -> Tensor:
     return torch.cat([student(x) for x in images.split(batch)])
+
+
+@register
+class Distillation(Attack):
+    """Threat model: a black-box thief who collects unauthorised outputs of many inputs and trains a student on them.
+    Goal: the student fuses clearly worse (VIF and Qabf at most 80 % of the licensed output's) and keeps the mark."""
+
+    name, goal_name = "distillation", "student fuses clearly worse"
+
+    def run(self, target: Target, stage: Stages) -> dict:
+        c, images = target.cfg, target.train.images
+        with torch.inference_mode():  # what the thief collects: unlicensed outputs of the training inputs
+            unauth = torch.cat([target.net(x) for x in images.split(16)])
+        student, dlog = stage(self.name, distil, images, unauth, c.distill_steps, target.crop, seed=c.seed)
+        out = run_student(student, target.test.images)
+        target.examples["distilled student"] = out[target.ex, 0]
+        return {
+            "steps": c.distill_steps,
+            **dlog,
+            "result": quality(out, target.refs),
+            "fusion": fusion_scores(out, target.test.images),
+        }
+
+    def goal(self, section: dict, results: dict) -> dict:
+        auth, st = results["reference"]["authorised_fusion"], section["fusion"]
+        worse = [c for c in ("VIF", "Qabf") if st[c] <= 0.8 * auth[c]]
+        return {
+            "met": len(worse) == 2 and section["result"]["escaped"] == 0,
+            "detail": ", ".join(f"{c} {st[c]:.3f} vs {auth[c]:.3f}" for c in ("VIF", "Qabf"))
+            + f"; mark_ncc {section['result']['mark_ncc']:.3f}",
+        }

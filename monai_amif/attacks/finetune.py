@@ -15,9 +15,10 @@ from torch import Tensor
 from ..checkpoint import build_network, net_config
 from ..losses import FusionLoss
 from ..networks import AMIFNet
-from .common import References, fit, quality, random_crops
+from .base import Attack, Stages, Target, register
+from .common import References, fit, fusion_scores, quality, random_crops
 
-__all__ = ["finetune_curve", "head_start"]
+__all__ = ["finetune_curve", "head_start", "FineTune"]
 
 
 @torch.inference_mode()
@@ -89,3 +90,41 @@ def head_start(
         "stolen": finetune_curve(stolen, train_images, images, refs, snapshots, seed=seed, **kwargs),
         "scratch": finetune_curve(scratch, train_images, images, refs, snapshots, seed=seed, **kwargs),
     }
+
+
+@register
+class FineTune(Attack):
+    """Threat model: a white-box thief who fine-tunes the stolen weights without the key. Goal: the stolen weights
+    give less than 1 dB head start over training the same network from scratch."""
+
+    name, goal_name = "finetune", "small fine-tuning head start"
+
+    def run(self, target: Target, stage: Stages) -> dict:
+        c, snapshots = target.cfg, list(target.cfg.finetune_snapshots)
+        hs: dict = stage(
+            self.name,
+            head_start,
+            target.net,
+            target.train.images,
+            target.test.images,
+            target.refs,
+            snapshots,
+            seed=c.seed,
+            crop=target.crop,
+        )
+        for name in ("stolen", "scratch"):
+            trained = hs[name].pop("net")
+            with torch.inference_mode():
+                out = torch.cat([trained(x) for x in target.test.images.split(16)])
+            hs[name]["fusion"] = fusion_scores(out, target.test.images)
+            target.examples[f"fine-tuned {name} ({max(snapshots)} steps)"] = out[target.ex, 0]
+        return hs
+
+    def goal(self, section: dict, results: dict) -> dict:
+        st, sc = section["stolen"], section["scratch"]
+        gaps = [a["psnr"] - b["psnr"] for a, b in zip(st["curve"], sc["curve"])][1:]
+        return {
+            "met": max(gaps, default=0.0) < 1.0,
+            "detail": "PSNR to authorised, stolen minus scratch: "
+            + ", ".join(f"{s}: {g:+.1f} dB" for s, g in zip(st["steps"][1:], gaps)),
+        }

@@ -10,6 +10,8 @@ The thief has no authorised outputs, so the objective is the key-free fusion los
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
+from typing import Literal
 
 import torch
 from torch import Tensor
@@ -19,9 +21,10 @@ from guard_core.pgd import optimise_vector
 
 from ..losses import FusionLoss
 from ..networks import AMIFNet
-from .common import References, quality
+from .base import Attack, Stages, Target, register
+from .common import MARK_VISIBLE, References, quality
 
-__all__ = ["search_key", "search_modulation", "bits_recovered", "apply_modulation"]
+__all__ = ["search_key", "search_modulation", "bits_recovered", "apply_modulation", "KeySearch"]
 
 
 def bits_recovered(found: Tensor, right: Tensor, sign_symmetric: bool = False) -> int:
@@ -49,13 +52,14 @@ class _KeepBest:
     """Wraps a per-restart loss ``[R]``: remembers each restart's lowest loss and the value that gave it (a thief
     keeps the best iterate, not the last: unbounded searches can wander off after finding a good point)."""
 
-    def __init__(self, fn, restarts: int) -> None:
-        self.fn, self.loss, self.value = fn, torch.full((restarts,), float("inf")), None
+    def __init__(self, fn: Callable[[Tensor], Tensor], restarts: int) -> None:
+        self.fn, self.loss = fn, torch.full((restarts,), float("inf"))
+        self.value: Tensor = torch.empty(0)
 
     def __call__(self, v: Tensor) -> Tensor:
         losses = self.fn(v)
         with torch.no_grad():
-            if self.value is None:
+            if self.value.numel() == 0:
                 self.value = v.detach().clone()
             better = losses.detach() < self.loss
             self.value[better] = v.detach()[better]
@@ -76,7 +80,7 @@ def search_key(
     images: Tensor,
     refs: References,
     right: Tensor,
-    bound: str = "tanh",
+    bound: Literal["none", "tanh"] = "tanh",
     restarts: int = 3,
     steps: int = 1000,
     lr: float = 0.05,
@@ -107,7 +111,7 @@ def search_key(
                 "signs": _evaluate(net, images, refs, torch.sign(v)[None]),
             }
         )
-    best = min(runs, key=lambda x: x["loss"])
+    best = min(runs, key=lambda x: float(x["loss"]))  # type: ignore[arg-type]
     best_value = keeper.value[runs.index(best)]
     return {
         "bound": bound,
@@ -176,3 +180,44 @@ def search_modulation(
         "loss_curve": res.losses[:: max(1, steps // 100)],
         "result": quality(out, refs),
     }
+
+
+@register
+class KeySearch(Attack):
+    """Threat model: a white-box thief with the weights but no authorised output, who searches by gradient for a key
+    (raw or ``tanh``-bounded) or directly for the key path's output. Goal: every search still shows the mark."""
+
+    name, goal_name, stages = "key_search", "key search fails", 3
+
+    def run(self, target: Target, stage: Stages) -> dict:
+        c, net, ex = target.cfg, target.net, target.ex
+        crops, templates = target.training_crops()
+        common = (net, crops, templates, target.test.images, target.refs, target.right)
+        out = {}
+        for bound, label in (("none", "raw"), ("tanh", "tanh")):
+            r = stage(f"key_search_{bound}", search_key, *common, bound, c.restarts, c.search_steps, seed=c.seed)
+            with torch.inference_mode():
+                found = net(target.test.images[ex : ex + 1], r.pop("value")[None])
+            target.examples[f"key search ({label})"] = found[0, 0]
+            out[label] = r
+        m = stage("modulation_search", search_modulation, *common, c.search_steps, c.modulation_lr)
+        v = m.pop("value")
+        half = v.shape[1] // 2
+        with torch.inference_mode():
+            target.examples["modulation search"] = apply_modulation(
+                net, target.test.images[ex : ex + 1], v[:, :half], v[:, half:]
+            )[0, 0]
+        out["modulation"] = m
+        return out
+
+    def goal(self, section: dict, results: dict) -> dict:
+        # The thief's best: the restart and view (continuous key or its signs) that shows the least mark.
+        ncc = {
+            f"{name} key": min(r[v]["mark_ncc"] for r in section[name]["runs"] for v in ("continuous", "signs"))
+            for name in ("raw", "tanh")
+        }
+        ncc["modulation"] = section["modulation"]["result"]["mark_ncc"]
+        return {
+            "met": all(v >= MARK_VISIBLE for v in ncc.values()),
+            "detail": "; ".join(f"{k}: mark_ncc {v:.3f}" for k, v in ncc.items()),
+        }

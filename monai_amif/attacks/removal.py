@@ -26,9 +26,10 @@ from guard_core import ops
 
 from ..losses import degrade
 from ..mark import compose_mark
-from .common import fit, random_crops
+from .base import Attack, Stages, Target, register
+from .common import fit, quality, random_crops
 
-__all__ = ["invert_template", "inpaint", "median", "gaussian", "RemovalNet", "train_removal_net", "cleaners"]
+__all__ = ["invert_template", "inpaint", "median", "gaussian", "RemovalNet", "train_removal_net", "cleaners", "Removal"]
 
 
 def _gaussian_psf(sigma: float) -> np.ndarray:
@@ -147,3 +148,42 @@ def cleaners(
 @torch.inference_mode()
 def _batched(net: RemovalNet, y: Tensor, mask: Tensor, batch: int = 8) -> Tensor:
     return torch.cat([net(c, mask) for c in y.split(batch)])
+
+
+@register
+class Removal(Attack):
+    """Threat model: a black-box thief with unauthorised outputs, the mark template and the degradation's σ, who
+    cleans the mark off with filters, inpainting, template inversion and a trained removal network. Goal: every
+    cleaner leaves the mark or stays far (``FAR_PSNR``) from the licensed output."""
+
+    name, goal_name = "removal", "removal leaves the mark or stays far"
+
+    def run(self, target: Target, stage: Stages) -> dict:
+        c, refs = target.cfg, target.refs
+        rnet, rlog = stage(
+            "removal_net_training",
+            train_removal_net,
+            target.train.images,
+            refs.mask,
+            refs.intensity,
+            c.removal_steps,
+            target.crop,
+            seed=c.seed,
+            sigma=target.sigma,
+        )
+        target.shared["removal_net"] = rnet
+        rows = {}
+        for name, clean in cleaners(refs.mask, refs.intensity, target.sigma, rnet).items():
+            out = clean(refs.unauthorised)
+            rows[name] = quality(out, refs)
+            target.examples[f"removal: {name}"] = out[target.ex, 0]
+        return {"cleaners": rows, "removal_net": {"steps": c.removal_steps, **rlog}}
+
+    def goal(self, section: dict, results: dict) -> dict:
+        bad = {n: r["escaped"] for n, r in section["cleaners"].items() if r["escaped"] > 0}
+        return {
+            "met": not bad,
+            "detail": "every cleaner"
+            if not bad
+            else "escaped on " + ", ".join(f"{n} ({100 * e:.0f}% of pairs)" for n, e in bad.items()),
+        }

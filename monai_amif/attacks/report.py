@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
 
-from guard_core.atomic import atomic_output
+from guard_core.report import pyplot, save_figure, write_results
 
 from .common import FUSION_COLUMNS
 from .harness import AttackRun
@@ -18,13 +17,8 @@ __all__ = ["write_report", "markdown"]
 def write_report(run: AttackRun, out_dir: Path, command: str = "") -> list[Path]:
     """``report.md``, ``results.json``, ``grid.png``, ``far_vs_bits.png`` and ``finetune.png`` (the last two when
     those attacks ran) under ``out_dir``; returns the paths written."""
-    out_dir.mkdir(parents=True, exist_ok=True)
     res = run.results
-    paths = [out_dir / "results.json", out_dir / "report.md"]
-    with atomic_output(paths[0]) as tmp:
-        tmp.write_text(json.dumps({**res, "command": command}, indent=2))
-    with atomic_output(paths[1]) as tmp:
-        tmp.write_text(markdown(res, command))
+    paths = write_results(out_dir, res, markdown(res, command), command)
     paths.append(_grid(run.examples, out_dir / "grid.png"))
     if "wrong_keys" in res:
         paths.append(_far_figure(res["wrong_keys"], out_dir / "far_vs_bits.png"))
@@ -272,24 +266,8 @@ def _sealed(res: dict) -> list[str]:
     ]
 
 
-def _plt():
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
-
-
-def _save(fig, path: Path) -> Path:
-    with atomic_output(path) as tmp:
-        fig.savefig(tmp, format="png", dpi=110, bbox_inches="tight")
-    _plt().close(fig)
-    return path
-
-
 def _grid(examples: dict, path: Path) -> Path:
-    plt = _plt()
+    plt = pyplot()
     n = len(examples)
     cols = min(4, n)
     rows = -(-n // cols)
@@ -299,11 +277,11 @@ def _grid(examples: dict, path: Path) -> Path:
     for ax, (name, img) in zip(axes.flat, examples.items()):
         ax.imshow(np.asarray(img), cmap="gray", vmin=0, vmax=1)
         ax.set_title(name, fontsize=8)
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def _far_figure(wk: dict, path: Path) -> Path:
-    plt = _plt()
+    plt = pyplot()
     d = [int(k) for k in wk["by_distance"]]
     far = [v["far"] for v in wk["by_distance"].values()]
     ncc = [v["mark_ncc_min"] for v in wk["by_distance"].values()]
@@ -315,11 +293,11 @@ def _far_figure(wk: dict, path: Path) -> Path:
     ax.set_xlabel("bits flipped from the right key")
     ax.set_ylim(-0.05, 1.05)
     ax.legend(fontsize=8)
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def _finetune_figure(ft: dict, path: Path) -> Path:
-    plt = _plt()
+    plt = pyplot()
     fig, (a, b) = plt.subplots(1, 2, figsize=(9, 3.5))
     for name, style in (("stolen", "o-"), ("scratch", "s--")):
         steps = ft[name]["steps"]
@@ -328,4 +306,4 @@ def _finetune_figure(ft: dict, path: Path) -> Path:
     a.set(xlabel="fine-tuning steps", ylabel="PSNR to authorised (dB)")
     b.set(xlabel="fine-tuning steps", ylabel="mark_ncc")
     a.legend(fontsize=8)
-    return _save(fig, path)
+    return save_figure(fig, path)

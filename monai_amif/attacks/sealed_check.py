@@ -11,6 +11,7 @@ import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -20,9 +21,11 @@ from guard_core.keys import Key
 
 from ..loading import load_model
 from ..sealed import MarkedPreview, seal_model
+from . import removal
+from .base import Attack, Stages, Target, register
 from .common import PairSet, References, quality
 
-__all__ = ["sealed_attack"]
+__all__ = ["sealed_attack", "Sealed"]
 
 
 @torch.inference_mode()
@@ -58,7 +61,7 @@ def sealed_attack(
         )
         wrong_seconds = time.perf_counter() - t0
     preview = _run(preview_net, pairs.images)
-    res = {
+    res: dict[str, Any] = {
         "file_bytes": size,
         "open_seconds_median": float(np.median(times)),
         "right_key_max_abs_diff_to_plain": same,
@@ -79,3 +82,28 @@ def sealed_attack(
         "The no-key output is the rule-based preview (mark over a blurred mean of the sources), not a learned one."
     )
     return res, preview
+
+
+@register
+class Sealed(Attack):
+    """Threat model: the thieves above against a copy of the *sealed* file. Goal: no other key opens it, no learned
+    parameter is readable without the key, and no cleaner takes the mark off its preview."""
+
+    name, goal_name = "sealed", "sealed: no other key opens it, nothing learned without it"
+
+    def run(self, target: Target, stage: Stages) -> dict:
+        refs = target.refs
+        clean = removal.cleaners(refs.mask, refs.intensity, target.sigma, target.shared.get("removal_net"))
+        args = (target.cfg.weights, target.key, target.test, refs, clean, target.cfg.sealed_wrong_keys)
+        result, preview = stage(self.name, sealed_attack, *args)
+        target.examples["sealed, no key (preview)"] = preview[target.ex, 0]
+        return result
+
+    def goal(self, section: dict, results: dict) -> dict:
+        bad = [n for n, r in section["cleaners"].items() if r["escaped"] > 0]
+        return {
+            "met": section["wrong_keys_opened"] == 0 and section["learned_parameters_without_key"] == 0 and not bad,
+            "detail": f"{section['wrong_keys_opened']} of {section['wrong_keys_tried']} random keys opened it; "
+            f"{section['learned_parameters_without_key']} learned parameters readable; cleaners on the preview: "
+            + ("none escaped" if not bad else "escaped: " + ", ".join(bad)),
+        }

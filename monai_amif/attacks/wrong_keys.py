@@ -15,9 +15,10 @@ from guard_core.keys import random_keys
 from ..metrics import mark_ncc
 from ..metrics import psnr as fusion_psnr
 from ..networks import AMIFNet
+from .base import Attack, Stages, Target, register
 from .common import PairSet, References, grey_255
 
-__all__ = ["flip_bits", "false_accepts", "wrong_key_attack", "BIT_DISTANCES"]
+__all__ = ["flip_bits", "false_accepts", "wrong_key_attack", "BIT_DISTANCES", "WrongKeys"]
 
 BIT_DISTANCES = (1, 2, 4, 8, 16, 32, 64, 128)
 
@@ -52,7 +53,7 @@ def false_accepts(
         "mark_ncc": ncc_a,
         "fusion_psnr": psnr_a,
         "accepted": (ncc_a < 0.5) | (psnr_a >= auth_psnr - 1.0),
-        "authorised_fusion_psnr": np.float64(auth_psnr),
+        "authorised_fusion_psnr": np.asarray(auth_psnr),
     }
 
 
@@ -83,7 +84,8 @@ def wrong_key_attack(
     g = torch.Generator().manual_seed(seed)
     if pair_index is None:
         pair_index = [pairs.tasks.index(t) for t in dict.fromkeys(pairs.tasks)]
-    rand, by_distance = [], {d: [] for d in BIT_DISTANCES if d <= right.numel()}
+    rand: list[dict[str, np.ndarray]] = []
+    by_distance: dict[int, list[dict[str, np.ndarray]]] = {d: [] for d in BIT_DISTANCES if d <= right.numel()}
     share = -(-n_random // len(pair_index))
     for j, i in enumerate(pair_index):
         args = (net, pairs.images[i], refs.authorised[i], refs.mask, refs.intensity)
@@ -95,3 +97,25 @@ def wrong_key_attack(
         "random": _summary(rand),
         "by_distance": {str(d): _summary(r) for d, r in by_distance.items()},
     }
+
+
+@register
+class WrongKeys(Attack):
+    """Threat model: a black-box user who tries keys (random ones, and ones a few bits from the right one, as if a
+    key had leaked with errors). Goal: no key other than the right one accepted."""
+
+    name, goal_name = "wrong_keys", "wrong keys rejected"
+
+    def run(self, target: Target, stage: Stages) -> dict:
+        c = target.cfg
+        args = (target.net, target.test, target.refs, target.right, c.random_keys, c.per_distance)
+        result: dict = stage(self.name, wrong_key_attack, *args, seed=c.seed)
+        return result
+
+    def goal(self, section: dict, results: dict) -> dict:
+        worst = max(r["far"] for r in section["by_distance"].values())
+        return {
+            "met": section["random"]["accepted"] == 0 and worst == 0,
+            "detail": f"random FAR {section['random']['far']:.4f} ({section['random']['keys']} keys); "
+            f"worst FAR at 1-128 bits {worst:.3f}",
+        }

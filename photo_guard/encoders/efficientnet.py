@@ -7,6 +7,8 @@ normalise with mean = std = 0.5 (the TF-Lite convention; top-1 on scikit-image's
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 from torch import Tensor
 
@@ -45,4 +47,5 @@ class EfficientNetLite0Encoder(Encoder):
         return (ops.center_crop(x, (224, 224)) - 0.5) / 0.5
 
     def features(self, x: Tensor) -> Tensor:
-        return self.net.forward_head(self.net.forward_features(x), pre_logits=True)
+        net: Any = self.net  # a timm model (typed as a plain Module here)
+        return net.forward_head(net.forward_features(x), pre_logits=True)

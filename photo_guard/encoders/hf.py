@@ -175,8 +175,9 @@ class Qwen2VLVisionEncoder(Encoder):
     def preprocess(self, images: Tensor, align: Tensor | None = None) -> Tensor:
         from transformers.models.qwen2_vl.image_processing_qwen2_vl import smart_resize
 
+        h0, w0 = images.shape[-2:]
         h, w = smart_resize(
-            *images.shape[-2:], factor=self.patch * self.merge, min_pixels=self.min_pixels, max_pixels=self.max_pixels
+            h0, w0, factor=self.patch * self.merge, min_pixels=self.min_pixels, max_pixels=self.max_pixels
         )
         x = F.interpolate(images, size=(h, w), mode="bicubic", align_corners=False, antialias=True)
         return (x - self.mean.to(x)) / self.std.to(x)

@@ -30,7 +30,7 @@ def main() -> None:
     if args.limit and len(files) > args.limit:
         files = files[:: len(files) // args.limit][: args.limit]  # spread over every identity/folder
     encoders = [build_encoder(n) for n in args.encoders.split(",")]
-    sums = {e.name: None for e in encoders}
+    sums: dict[str, torch.Tensor] = {}
     with torch.inference_mode():
         for i in range(0, len(files), args.batch):
             imgs = [load_rgb(f) for f in files[i : i + args.batch]]
@@ -39,7 +39,7 @@ def main() -> None:
                 align, _ = face_alignments(x)
                 for e in encoders:
                     f = e(x, align if e.face else None).double().sum(0)
-                    sums[e.name] = f if sums[e.name] is None else sums[e.name] + f
+                    sums[e.name] = sums[e.name] + f if e.name in sums else f
     out = Path(__file__).parent / "reference"
     for name, s in sums.items():
         np.save(out / f"{name}.npy", (s / len(files)).float().numpy())

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
+from functools import partial
 from pathlib import Path
 
 import torch
@@ -15,6 +16,7 @@ from guard_core.quality import psnr, ssim
 
 from ..encoders import Encoder, build_encoder
 from ..photo_io import load_rgb
+from .adaptive import apply_inverse, fit_inverse, own_photos
 from .goals import goals
 from .heads import leakage
 from .postprocess import postprocess_sets
@@ -71,9 +73,17 @@ class Evaluation:
 
 
 def _attacker_rows(
-    atk: _Attack, attacker: str, runs: dict, prot: dict, clean: list[ImageSet], cfg: EvalConfig, main: str
+    atk: _Attack,
+    attacker: str,
+    runs: dict,
+    prot: dict,
+    clean: list[ImageSet],
+    cfg: EvalConfig,
+    main: str,
+    inverse: Tensor | None = None,
 ) -> list[dict]:
-    """Every experiment's row for one attacker encoder (each training-set variant embedded once, shared by heads)."""
+    """Every experiment's row for one attacker encoder (each training-set variant embedded once, shared by heads).
+    ``inverse``: the adaptive attacker's map from protected back to clean features, when there is one."""
     rows: list[dict] = []
     feats: dict[str, tuple[Tensor, Tensor]] = {}
 
@@ -111,6 +121,11 @@ def _attacker_rows(
                 strength=r["strength"],
                 target=r["target"],
             )
+        if inverse is not None:
+            if "adaptive" not in feats:
+                f, ids = feats.get(main) or atk.features(prot[main], attacker)
+                feats["adaptive"] = (apply_inverse(f, inverse), ids)
+            row("adaptive", main, head, "adaptive", lambda: [], base)
         for ratio in cfg.ratios:
             row(
                 "ratio",
@@ -122,7 +137,7 @@ def _attacker_rows(
                 ratio=ratio,
             )
         for pp in cfg.postprocess:
-            pp_base = leak(f"clean {pp}", lambda pp=pp: postprocess_sets(clean, pp), head)[0]
+            pp_base = leak(f"clean {pp}", partial(postprocess_sets, clean, pp), head)[0]
             row(
                 "postprocess",
                 main,
@@ -165,10 +180,10 @@ def run_evaluation(
             **_quality(clean, prot[name]),
         }
     main = ProtectRun(cfg.ensemble).name
+    inverses = _adaptive_inverses(data, task, cfg, encs, atk, cache) if cfg.adaptive_photos else {}
     rows = []
-
     for attacker in tqdm(cfg.attackers, desc="attackers", unit="encoder"):
-        rows += _attacker_rows(atk, attacker, runs, prot, clean, cfg, main)
+        rows += _attacker_rows(atk, attacker, runs, prot, clean, cfg, main, inverses.get(attacker))
     results = {
         "config": asdict(cfg),
         "chance": 1 / cfg.labels,
@@ -180,3 +195,13 @@ def run_evaluation(
         "goals": goals(rows, cfg),
     }
     return Evaluation(results, [(clean[i][0], prot[main][i][0]) for i in range(min(examples, cfg.people))])
+
+
+def _adaptive_inverses(
+    data: Path, task: Task, cfg: EvalConfig, encs: dict[str, Encoder], atk: _Attack, cache: Path | None
+) -> dict[str, Tensor]:
+    """The adaptive attacker protects photos of their own with the main run's settings (as one more owner) and fits,
+    per attacker encoder, the map from protected back to clean features."""
+    own = own_photos(data, task, cfg.adaptive_photos, cfg.seed)
+    (own_prot,), _ = protected_sets([own], ["adaptive-attacker"], ProtectRun(cfg.ensemble), cfg, encs, cache)
+    return {a: fit_inverse(embed_images(encs[a], own_prot), embed_images(encs[a], own)) for a in cfg.attackers}

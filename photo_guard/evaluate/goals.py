@@ -8,15 +8,19 @@ __all__ = ["goals"]
 
 
 def goals(rows: list[dict], cfg: EvalConfig) -> dict:
-    """The three goals, per attacker encoder and head: white-box leakage within 10 points of chance (also judged for
-    the attacker who answers with the least likely class), transfer leakage at least halfway down to chance, and
-    JPEG 75 / resize 0.5 costing at most 10 points of protection."""
+    """The goals, per attacker encoder and head: white-box leakage within 10 points of chance (also judged for the
+    attacker who answers with the least likely class, for the adaptive attacker, for the other targets and for photos
+    protected one at a time), transfer leakage at least halfway down to chance, and JPEG 75 / resize 0.5 costing at
+    most 10 points of protection."""
     chance, main = 1 / cfg.labels, ProtectRun(cfg.ensemble).name
     out: dict[str, dict] = {"white_box": {}, "transfer": {}, "postprocess": {}}
     for r in rows:
         key = f"{r['attacker']}/{r['head']}"
-        if r["experiment"] == "target" or (r["experiment"] == "strength" and r["strength"] == "default"):
+        if r["experiment"] in ("target", "arrival", "adaptive") or (
+            r["experiment"] == "strength" and r["strength"] == "default"
+        ):
             key += "" if r["run"] == main else f" ({r['run']})"
+            key += " (adaptive attacker)" if r["experiment"] == "adaptive" else ""
             out["white_box"][key] = {
                 "protected_acc": r["protected_acc"],
                 "clean_acc": r["clean_acc"],

@@ -20,6 +20,7 @@ def train_head(
     """Fit a head on frozen features ``[N, D]`` (L2-normalised inside) to ``labels [N]``, full batch, Adam."""
     torch.manual_seed(seed)
     d = features.shape[1]
+    head: nn.Module
     if kind == "linear":
         head, lr = nn.Linear(d, classes), 1e-2
     elif kind == "mlp":

@@ -8,7 +8,6 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor
 from tqdm import tqdm
 
@@ -16,26 +15,27 @@ from guard_core.atomic import atomic_output
 
 from ..encoders import Encoder
 from ..faces import face_alignments
+from ..owner_state import anchor_direction
 from ..photo_io import load_rgb
 from ..protect import ProtectConfig, protect_set
 from .postprocess import to_pil
 from .task import EvalConfig, ImageSet, ProtectRun
 
-__all__ = ["embed_images", "protected_sets"]
+__all__ = ["embed_images", "protected_sets", "owner_anchors"]
 
 log = logging.getLogger(__name__)
 
 
 def embed_images(encoder: Encoder, images: ImageSet, batch: int = 32) -> Tensor:
     """Centred features ``[N, D]``; faces are found on each image itself, as an attacker's pipeline would."""
-    out = []
+    out: list[Tensor] = []
     with torch.inference_mode():
         for i in range(0, len(images), batch):
             chunk = images[i : i + batch]
             groups: dict[tuple, list[int]] = {}
             for j, x in enumerate(chunk):
                 groups.setdefault(tuple(x.shape), []).append(j)
-            z = [None] * len(chunk)
+            z: list[Tensor] = [torch.empty(0)] * len(chunk)
             for idx in groups.values():
                 x = torch.stack([chunk[j] for j in idx])
                 align = face_alignments(x)[0] if encoder.face else None
@@ -53,8 +53,9 @@ def protected_sets(
     encoders: dict[str, Encoder],
     cache: Path | None,
 ) -> tuple[list[ImageSet], float]:
-    """Each identity's set protected together (loaded from ``cache`` when there); returns the sets and the seconds
-    per photo this call spent protecting (0 when everything came from the cache)."""
+    """Each identity's set protected (together, or photo by photo for ``run.arrival == "one"``) under that identity's
+    own anchor (loaded from ``cache`` when there); returns the sets and the seconds per photo this call spent
+    protecting (0 when everything came from the cache)."""
     pcfg = ProtectConfig(
         strength=run.strength,
         steps=cfg.steps,
@@ -64,8 +65,7 @@ def protected_sets(
         device=cfg.device,
     )
     encs = [encoders[e] for e in run.ensemble]
-    anchor = _anchors(encs, sets[0][0], cfg.seed) if run.target == "anchor" else None
-    folder = cache / run.name.replace("/", "_") / f"steps{cfg.steps}_seed{cfg.seed}" if cache else None
+    folder = cache / run.name.replace("/", "_") / f"steps{cfg.steps}_seed{cfg.seed}_{run.target}" if cache else None
     out, seconds, done = [], 0.0, 0
     for images, name in tqdm(list(zip(sets, names)), desc=f"protect {run.name}", unit="set", leave=False):
         files = [folder / name / f"{i}.png" for i in range(len(images))] if folder else []
@@ -73,7 +73,13 @@ def protected_sets(
             out.append([load_rgb(f) for f in files])
             continue
         t0 = time.perf_counter()
-        prot = [r.pixels for r in protect_set(images, pcfg, encoders=encs, anchor=anchor, measure_result=False)]
+        anchor = owner_anchors(encs, images[0], f"{cfg.seed}:{name}") if run.target == "anchor" else None
+        batches = [images] if run.arrival == "set" else [[x] for x in images]  # one call per photo: the hosts' way
+        prot = [
+            r.pixels
+            for batch in batches
+            for r in protect_set(batch, pcfg, encoders=encs, anchor=anchor, measure_result=False)
+        ]
         seconds += time.perf_counter() - t0
         done += len(images)
         for f, x in zip(files, prot):
@@ -85,13 +91,11 @@ def protected_sets(
     return out, seconds / max(done, 1)
 
 
-def _anchors(encoders: Sequence[Encoder], example: Tensor, seed: int) -> dict[str, Tensor]:
-    """One fixed random direction per encoder, the same for every identity: all shared sets are pushed to one
-    common region, so neither the identity nor its opposite can be read from where a set lands."""
-    g = torch.Generator().manual_seed(seed)
+def owner_anchors(encoders: Sequence[Encoder], example: Tensor, owner: str) -> dict[str, Tensor]:
+    """The anchors of a simulated owner (each identity is its own owner; ``owner`` stands in for the secret)."""
     with torch.inference_mode():
         dims = {
             e.name: e.embed(example[None], None if not e.face else face_alignments(example[None])[0]).shape[-1]
             for e in encoders
         }
-    return {n: F.normalize(torch.randn(d, generator=g), dim=0) for n, d in dims.items()}
+    return {n: anchor_direction(n, d, secret=owner.encode()) for n, d in dims.items()}

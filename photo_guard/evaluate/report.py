@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import torch
 
-from guard_core.atomic import atomic_output
+from guard_core.report import pyplot, save_figure, write_results
 
 from .experiments import Evaluation
 
@@ -19,14 +18,9 @@ HEAD_NAMES = {"linear": "linear probe", "mlp": "2-layer MLP"}
 def write_report(ev: Evaluation, out_dir: Path, command: str = "") -> list[Path]:
     """``report.md``, ``results.json``, ``leakage.png`` and ``before_after.png`` under ``out_dir``; returns the
     paths."""
-    out_dir.mkdir(parents=True, exist_ok=True)
-    paths = [out_dir / "results.json", out_dir / "report.md", out_dir / "leakage.png", out_dir / "before_after.png"]
-    with atomic_output(paths[0]) as tmp:
-        tmp.write_text(json.dumps({**ev.results, "command": command}, indent=2))
-    with atomic_output(paths[1]) as tmp:
-        tmp.write_text(markdown(ev.results, command))
-    _leakage_figure(ev.results, paths[2])
-    _before_after_figure(ev.examples, paths[3])
+    paths = write_results(out_dir, ev.results, markdown(ev.results, command), command)
+    paths.append(_leakage_figure(ev.results, out_dir / "leakage.png"))
+    paths.append(_before_after_figure(ev.examples, out_dir / "before_after.png"))
     return paths
 
 
@@ -117,17 +111,24 @@ def _strength_table(res: dict) -> list[str]:
         "",
         "Every training photo protected. White box: the attacker's encoder was in the ensemble optimised against.",
         "",
-        "Last column: an attacker who knows the shared photos were pushed to the antithetical side answers with "
-        "the head's least likely class.",
+        "Last column: an attacker who knows the shared photos were pushed away from their identity answers with "
+        "the head's least likely class (what inverts the antithetical target). Runs named `/one-by-one` protected "
+        "every photo on its own, as the hosts do; rows marked `adaptive` are the attacker who protected 40 photos "
+        "of their own with the tool and trained on the shared photos' embeddings mapped back by ridge regression.",
         "",
         "| protected with | attacker encoder | head | white box | clean-trained | protected-trained | "
         "protected-trained, least likely |",
         "|---|---|---|---|---|---|---|",
     ]
-    for r in _rows(res, "strength") + _rows(res, "ensemble") + _rows(res, "target"):
+    for r in [*_rows(res, "strength"), *_rows(res, "ensemble"), *_rows(res, "target"), *_rows(res, "arrival")]:
         out.append(
             f"| {r['run']} | {r['attacker']} | {HEAD_NAMES[r['head']]} | {'yes' if r['white_box'] else 'no'} | "
             f"{_pct(r['clean_acc'])} | {_pct(r['protected_acc'])} | {_pct(r['protected_inverted_acc'])} |"
+        )
+    for r in _rows(res, "adaptive"):
+        out.append(
+            f"| {r['run']} (adaptive) | {r['attacker']} | {HEAD_NAMES[r['head']]} | yes | {_pct(r['clean_acc'])} | "
+            f"{_pct(r['protected_acc'])} | {_pct(r['protected_inverted_acc'])} |"
         )
     return out + [""]
 
@@ -165,12 +166,8 @@ def _pp_table(res: dict) -> list[str]:
     return out + [""]
 
 
-def _leakage_figure(res: dict, path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+def _leakage_figure(res: dict, path: Path) -> Path:
+    plt = pyplot()
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(10, 4))
     order = ["low", "default", "strong"]
     for key in dict.fromkeys((r["attacker"], r["head"]) for r in res["rows"]):
@@ -188,15 +185,11 @@ def _leakage_figure(res: dict, path: Path) -> None:
         ax.grid(alpha=0.3)
     ax1.legend(fontsize=7)
     fig.tight_layout()
-    _save_figure(fig, path)
+    return save_figure(fig, path)
 
 
-def _before_after_figure(examples: list[tuple[torch.Tensor, torch.Tensor]], path: Path, gain: float = 10.0) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+def _before_after_figure(examples: list[tuple[torch.Tensor, torch.Tensor]], path: Path, gain: float = 10.0) -> Path:
+    plt = pyplot()
     n = max(1, len(examples))
     fig, axes = plt.subplots(n, 3, figsize=(7.5, 2.6 * n), squeeze=False)
     for ax_row, (clean, prot) in zip(axes, examples):
@@ -206,12 +199,4 @@ def _before_after_figure(examples: list[tuple[torch.Tensor, torch.Tensor]], path
             ax.set_title(title, fontsize=9)
             ax.axis("off")
     fig.tight_layout()
-    _save_figure(fig, path)
-
-
-def _save_figure(fig, path: Path) -> None:
-    import matplotlib.pyplot as plt
-
-    with atomic_output(path) as tmp:
-        fig.savefig(tmp, format="png", dpi=110)
-    plt.close(fig)
+    return save_figure(fig, path)

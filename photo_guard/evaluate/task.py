@@ -10,6 +10,7 @@ from torch import Tensor
 
 from ..errors import PhotoGuardError
 from ..photo_io import SUPPORTED_SUFFIXES
+from ..protect import Target
 
 __all__ = ["EvalConfig", "ProtectRun", "Task", "sample_task", "ImageSet"]
 
@@ -33,33 +34,39 @@ class EvalConfig:
     strengths: tuple[str, ...] = ("low", "default", "strong")
     ratios: tuple[float, ...] = (0.0, 0.25, 0.5, 0.75, 1.0)
     postprocess: tuple[str, ...] = ("jpeg50", "jpeg75", "jpeg90", "resize0.5", "blur", "screenshot")
-    targets: tuple[str, ...] = ("anchor",)  # other DP2-VL targets compared at default strength
+    targets: tuple[Target, ...] = ("antithetical",)  # other DP2-VL targets compared at default strength
+    one_by_one: bool = True  # also protect every photo on its own, as the hosts do (goal 5)
+    adaptive_photos: int = 40  # the adaptive attacker's own photos (0: no adaptive attacker)
     device: str = "cpu"
 
     def protect_runs(self) -> dict[str, ProtectRun]:
         """The full ensemble at every strength; each encoder alone at default strength (so each attacker encoder is
-        met once not optimised against: the transfer case); the other ``targets`` at default strength."""
+        met once not optimised against: the transfer case); the other ``targets`` at default strength; every photo
+        protected on its own (``one_by_one``)."""
         runs = [ProtectRun(self.ensemble, s) for s in self.strengths]
         if len(self.ensemble) > 1:
             runs += [ProtectRun((e,), "default", experiment="ensemble") for e in self.ensemble]
-        runs += [ProtectRun(self.ensemble, "default", t, "target") for t in self.targets if t != "antithetical"]
+        runs += [ProtectRun(self.ensemble, "default", t, "target") for t in self.targets if t != "anchor"]
+        if self.one_by_one:
+            runs.append(ProtectRun(self.ensemble, "default", arrival="one", experiment="arrival"))
         return {r.name: r for r in runs}
 
 
 @dataclass(frozen=True)
 class ProtectRun:
-    """One way of protecting every shared set: the ensemble optimised against, the strength, the DP2-VL target."""
+    """One way of protecting every shared set: the ensemble optimised against, the strength, the DP2-VL target, and
+    whether each set is protected together (``arrival="set"``) or photo by photo as it arrives (``"one"``)."""
 
     ensemble: tuple[str, ...]
     strength: str = "default"
-    target: str = "antithetical"
-    experiment: str = "strength"  # which report table: strength, ensemble (transfer) or target
+    target: Target = "anchor"
+    experiment: str = "strength"  # which report table: strength, ensemble (transfer), target or arrival
+    arrival: str = "set"
 
     @property
     def name(self) -> str:
-        return f"{'+'.join(self.ensemble)}@{self.strength}" + (
-            "" if self.target == "antithetical" else f"/{self.target}"
-        )
+        target = "" if self.target == "anchor" else f"/{self.target}"
+        return f"{'+'.join(self.ensemble)}@{self.strength}{target}" + ("/one-by-one" if self.arrival == "one" else "")
 
 
 @dataclass

@@ -84,7 +84,7 @@ def write_dicom_series(
     uptake. CT is stored in Hounsfield-like units with RescaleIntercept -1024.
     """
     from pydicom.dataset import Dataset, FileMetaDataset
-    from pydicom.uid import ExplicitVRLittleEndian, generate_uid
+    from pydicom.uid import UID, ExplicitVRLittleEndian, generate_uid
 
     from guard_core.atomic import atomic_output
 
@@ -94,7 +94,7 @@ def write_dicom_series(
         grey = np.asarray(Image.open(src).convert("L"), dtype=np.float32) / 255
         ds = Dataset()
         ds.file_meta = FileMetaDataset()
-        ds.file_meta.MediaStorageSOPClassUID = SOP_CLASSES[modality]
+        ds.file_meta.MediaStorageSOPClassUID = UID(SOP_CLASSES[modality])
         ds.file_meta.MediaStorageSOPInstanceUID = generate_uid()
         ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
         ds.SOPClassUID, ds.SOPInstanceUID = SOP_CLASSES[modality], ds.file_meta.MediaStorageSOPInstanceUID

@@ -15,6 +15,7 @@ def _secret_forms(key: Key) -> list[str]:
     import base64
 
     raw = key._secret
+    assert raw is not None
     bits = "".join(f"{b:08b}" for b in raw)
     return [raw.hex(), base64.b64encode(raw).decode(), bits, str(key.tensor().tolist())[:60]]
 

@@ -6,6 +6,7 @@ from pathlib import Path
 _spec = importlib.util.spec_from_file_location(
     "amif_make_samples", Path(__file__).resolve().parents[2] / "samples" / "amif" / "make_samples.py"
 )
+assert _spec is not None and _spec.loader is not None
 _module = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(_module)
 png_pairs_to_dicom = _module.png_pairs_to_dicom

@@ -218,6 +218,29 @@ def test_run_attacks_end_to_end_writes_the_report(split_folder, tiny_weights, de
     assert "amif-demo" not in md and str(secret.tolist()[:8]) not in md
 
 
+def test_a_new_attack_is_one_registered_class(split_folder, tiny_weights, demo_key, monkeypatch):
+    from monai_amif.attacks import ATTACKS
+    from monai_amif.attacks.base import REGISTRY, Attack
+
+    assert set(ATTACKS) <= set(REGISTRY)
+
+    class Identity(Attack):
+        """Threat model: none; hands the unauthorised output back (checks the harness wiring only)."""
+
+        name, goal_name = "identity", "identity leaves the mark"
+
+        def run(self, target, stage):
+            return stage(self.name, lambda: quality(target.refs.unauthorised, target.refs))
+
+        def goal(self, section, results):
+            return {"met": section["escaped"] == 0, "detail": f"mark_ncc {section['mark_ncc']:.2f}"}
+
+    monkeypatch.setitem(REGISTRY, "identity", Identity)
+    res = run_attacks(_small_config(split_folder, tiny_weights, attacks=("identity",)), demo_key).results
+    assert set(res["goals"]) == {"identity leaves the mark"} and "identity" in res["seconds"]
+    assert res["identity"] == res["reference"]["unauthorised"]
+
+
 def test_attack_config_rejects_unknown_attacks(split_folder, tiny_weights):
     with pytest.raises(ValueError, match="unknown attacks"):
         _small_config(split_folder, tiny_weights, attacks=("wrong_keys", "telepathy"))

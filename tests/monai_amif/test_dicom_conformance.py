@@ -18,6 +18,7 @@ pytestmark = pytest.mark.skipif(DCIODVFY is None, reason="dciodvfy (Debian dicom
 
 
 def _findings(path) -> list[str]:
+    assert DCIODVFY is not None
     out = subprocess.run([DCIODVFY, str(path)], capture_output=True, text=True)
     return [line for line in (out.stdout + out.stderr).splitlines() if line.startswith(("Error", "Warning"))]
 

@@ -202,3 +202,16 @@ def test_branch_detector_catches_a_python_gate():
             return image * 0
 
     assert not _key_controls_no_branch(torch.jit.script(Gated()).inlined_graph)
+
+
+def test_collapse_loss_is_zero_for_the_zero_key_and_pulls_wrong_keys_onto_it():
+    from guard_core.keys import random_keys
+    from monai_amif.train import collapse_loss
+
+    net = AMIFNet(output="blend")
+    keys = random_keys(4, 256, torch.Generator().manual_seed(0))
+    assert float(collapse_loss(net, torch.zeros(2, 256))) < 1e-12
+    loss = collapse_loss(net, keys)
+    assert float(loss) > 0
+    loss.backward()  # only the key path learns from it
+    assert all(p.grad is None for n, p in net.named_parameters() if not n.startswith("key_path"))

@@ -132,19 +132,28 @@ def test_goals_judge_each_rule():
 
 
 def test_run_evaluation_end_to_end_resumes_and_reports(tmp_path, tiny_encoder):
-    data = make_identities(tmp_path / "data")
-    cfg = tiny_config()
+    data = make_identities(tmp_path / "data", people=6)  # 4 in the task, 2 for the adaptive attacker's own photos
+    cfg = tiny_config(adaptive_photos=3)
     ev = run_evaluation(data, cfg, cache=tmp_path / "cache")
     res = ev.results
-    assert set(res["runs"]) == {"tiny+tiny2@default", "tiny@default", "tiny2@default", "tiny+tiny2@default/anchor"}
+    assert set(res["runs"]) == {
+        "tiny+tiny2@default",
+        "tiny@default",
+        "tiny2@default",
+        "tiny+tiny2@default/antithetical",
+        "tiny+tiny2@default/one-by-one",
+    }
     assert all(r["seconds_per_photo"] > 0 and r["psnr"] > 30 for r in res["runs"].values())
-    # per attacker x head: 4 protection runs + 2 ratios + 1 post-processing
-    assert len(res["rows"]) == 2 * 2 * 7
+    # per attacker x head: 5 protection runs + the adaptive attacker + 2 ratios + 1 post-processing
+    assert len(res["rows"]) == 2 * 2 * 9
+    assert {k for k in res["goals"]["white_box"] if "adaptive" in k} == {
+        f"{a}/{h} (adaptive attacker)" for a in ("tiny", "tiny2") for h in ("linear", "mlp")
+    }
     transfer = [r for r in res["rows"] if r["experiment"] == "ensemble" and not r["white_box"]]
     assert {(r["attacker"], r["run"]) for r in transfer} == {("tiny", "tiny2@default"), ("tiny2", "tiny@default")}
     ratio0 = [r for r in res["rows"] if r["experiment"] == "ratio" and r["ratio"] == 0.0]
     assert all(r["protected_acc"] == r["clean_acc"] for r in ratio0)  # 0 % protected is the clean baseline
-    assert len(list((tmp_path / "cache").rglob("*.png"))) == 4 * 4 * 3
+    assert len(list((tmp_path / "cache").rglob("*.png"))) == 5 * 4 * 3 + 3  # + the adaptive attacker's own
 
     again = run_evaluation(data, cfg, cache=tmp_path / "cache")  # everything from the cache
     assert all(r["seconds_per_photo"] == 0 for r in again.results["runs"].values())
@@ -180,6 +189,8 @@ def test_cli_evaluate(tmp_path, tiny_encoder):
         "tiny",
         "--attackers",
         "tiny",
+        "--adaptive-photos",
+        "0",
         "--json",
         str(tmp_path / "out.json"),
     ]

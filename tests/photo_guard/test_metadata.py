@@ -17,6 +17,7 @@ CHANGES = {"ExifTool", "System", "Composite"}  # the reader's own notes, file da
 
 
 def _tags(path) -> dict:
+    assert EXIFTOOL is not None
     out = subprocess.run([EXIFTOOL, "-j", "-G1", "-a", "-s", str(path)], capture_output=True, text=True, check=True)
     doc = json.loads(out.stdout)[0]
     return {

@@ -40,8 +40,22 @@ def test_targets_and_validation(tiny_encoder):
         cfg = ProtectConfig(encoders=("tiny",), steps=5, target=target, eot_samples=0, device="cpu")
         anchor = {"tiny": torch.randn(32)} if target == "anchor" else None
         assert len(protect_set(photos, cfg, anchor=anchor)) == 2
-    with pytest.raises(ValueError, match="anchor"):
-        protect_set(photos, ProtectConfig(encoders=("tiny",), steps=1, target="anchor", device="cpu"))
+    with pytest.raises(ValueError, match="target"):
+        protect_set(photos, ProtectConfig(encoders=("tiny",), steps=1, target="nowhere", device="cpu"))
+
+
+def test_default_anchor_is_the_owners_and_the_same_photo_by_photo(tiny_encoder):
+    from photo_guard.owner_state import anchor_direction
+
+    a = anchor_direction("tiny", 32)
+    assert torch.equal(a, anchor_direction("tiny", 32)) and abs(float(a.norm()) - 1) < 1e-6
+    assert not torch.equal(a, anchor_direction("tiny", 32, secret=b"another owner"))
+    photos = _photos(2)
+    cfg = ProtectConfig(encoders=("tiny",), steps=3, eot_samples=0, device="cpu")
+    assert cfg.target == "anchor"
+    together = protect_set(photos, cfg, measure_result=False)
+    explicit = protect_set(photos, cfg, anchor={"tiny": a}, measure_result=False)  # the owner's anchor by default
+    assert all(torch.equal(x.pixels, y.pixels) for x, y in zip(together, explicit))
     with pytest.raises(ValueError, match="strength"):
         _ = ProtectConfig(strength="max").eps
 
