@@ -173,7 +173,13 @@ def train(cfg: TrainConfig, key: Key) -> Path:
     ckpt_path = out / "checkpoint.pt"
     if ckpt_path.exists():
         state = read_torch_file(ckpt_path, map_location=device)
-        net.load_state_dict(state["model"])
+        try:
+            net.load_state_dict(state["model"])
+        except RuntimeError:
+            raise AMIFError(
+                f"{ckpt_path}: made for another network than these options describe (--channels, --output); "
+                "resume with the options it was started with, or train into a new --out"
+            ) from None
         opt.load_state_dict(state["optimizer"])
         sched.load_state_dict(state["scheduler"])
         start_epoch, step = state["epoch"], state["step"]
