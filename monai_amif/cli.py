@@ -12,7 +12,7 @@ from guard_core.keys import Key, LicenceKeyError
 
 from . import __version__
 from .attacks import ATTACKS
-from .networks import OUTPUTS
+from .networks import KEY_PATHS, OUTPUTS
 
 PASSPHRASE_ENV = "AMIF_PASSPHRASE"
 
@@ -85,6 +85,7 @@ def _key_from_options(key_file: str | None) -> Key:
 @click.option("--lr", default=2e-3, show_default=True)
 @click.option("--channels", default=None, help="Backbone widths per level, e.g. 24,48 or 32,64,128.")
 @click.option("--output", "output_head", type=click.Choice(OUTPUTS), default=None, help="Output head.")
+@click.option("--key-path", type=click.Choice(sorted(KEY_PATHS)), default=None, help="How the key becomes modulation.")
 @click.option("--gradient", type=click.Choice(["magnitude", "select"]), default=None, help="Gradient loss target.")
 @click.option("--boost", type=float, default=None, help="Gradient target × this.")
 @click.option("--saliency", type=float, default=None, help="Intensity weight 1 + saliency·|A - B|.")
@@ -108,6 +109,7 @@ def train(
     lr,
     channels,
     output_head,
+    key_path,
     gradient,
     boost,
     saliency,
@@ -132,6 +134,7 @@ def train(
         raise click.ClickException("training needs a key: --key-file, $AMIF_KEY_FILE or $AMIF_PASSPHRASE")
     knobs = {
         "output": output_head,
+        "key_path": key_path,
         "gradient": gradient,
         "boost": boost,
         "saliency": saliency,

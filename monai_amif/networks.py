@@ -19,7 +19,7 @@ from torch import Tensor, nn
 
 from .mark import MarkSpec, render_mark, template_at
 
-__all__ = ["AMIFNet", "KeyPath", "FiLMKeyPath", "ParityKeyPath", "KEY_PATHS", "OUTPUTS"]
+__all__ = ["AMIFNet", "KeyPath", "FiLMKeyPath", "ParityKeyPath", "GatedParityKeyPath", "KEY_PATHS", "OUTPUTS"]
 
 
 class KeyPath(nn.Module):
@@ -87,7 +87,44 @@ class ParityKeyPath(KeyPath):
         return self.to_scale(h), self.to_shift(h)
 
 
-KEY_PATHS = {"film": FiLMKeyPath, "parity": ParityKeyPath}
+class GatedParityKeyPath(ParityKeyPath):
+    """:class:`ParityKeyPath` whose output is blended, per key, between the MLP's values and one learned
+    "unlicensed" modulation ``m0`` by a detector ``g = sigmoid(20 · (cos(parities, w) - 0.6))``.
+
+    ``w`` is learned like every other weight; training drives it toward the right key's parity vector, the only input
+    for which the clean fusion is rewarded. Flipping ``d`` key bits flips a share ``1 - (1 - d/bits)^subset`` of the
+    parities, so the cosine falls from 1 to about 0.75 (1 bit), 0.56 (2 bits) and 0.2 (4 bits), and to about 0 for
+    random keys and the zero key: every key but the right one (and keys 1-2 bits from it) gets ``m0`` and with it the
+    one unlicensed output. Why: with the blend head a clean output was the easy output of many modulations, and keys
+    the training never drew fell into it (docs/amif.md, issue 13). The price: ``w`` holds the right key's parities,
+    from which the key can be solved; anyone with the plain weights could already unlock it (docs/amif.md, attacks).
+    """
+
+    def __init__(self, key_bits: int, total_channels: int, hidden: int = 128, **kw: int) -> None:
+        super().__init__(key_bits, total_channels, hidden, **kw)
+        self.sharpness, self.threshold = 20.0, 0.6
+        features = self.subsets.shape[0]
+        self.detector = nn.Parameter(torch.randn(features) / features**0.5)
+        self.unlicensed = nn.Parameter(torch.zeros(2, total_channels))
+
+    @torch.jit.unused
+    def aim(self, key: Tensor) -> None:
+        """Start the detector at ``key``'s parities ``[bits]`` (training does, with the key it trains for: from a random
+        start the detector is saturated shut for every key and gets no gradient)."""
+        with torch.no_grad():
+            self.detector.copy_(key[self.subsets].prod(-1))
+
+    def forward(self, key: Tensor) -> tuple[Tensor, Tensor]:
+        parities = key[:, self.subsets].prod(-1)  # [B, features]
+        cos = F.cosine_similarity(parities, self.detector[None], dim=1, eps=1e-6)
+        g = torch.sigmoid(self.sharpness * (cos - self.threshold))[:, None]
+        h = self.encoder(parities)
+        scale = g * self.to_scale(h) + (1 - g) * self.unlicensed[0]
+        shift = g * self.to_shift(h) + (1 - g) * self.unlicensed[1]
+        return scale, shift
+
+
+KEY_PATHS = {"film": FiLMKeyPath, "parity": ParityKeyPath, "gated": GatedParityKeyPath}
 OUTPUTS = ("direct", "blend")
 
 

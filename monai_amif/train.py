@@ -30,7 +30,7 @@ from .data import find_pairs, pair_transforms
 from .errors import AMIFError
 from .losses import AuthorizationLoss, FusionLoss
 from .mark import MarkSpec
-from .networks import AMIFNet
+from .networks import AMIFNet, GatedParityKeyPath
 
 __all__ = ["TrainConfig", "train", "wrong_keys", "collapse_loss"]
 
@@ -158,6 +158,8 @@ def train(cfg: TrainConfig, key: Key) -> Path:
             "mark": {**MarkSpec().to_dict(), "text": cfg.owner},
         }
     ).to(device)
+    if isinstance(net.key_path, GatedParityKeyPath):
+        net.key_path.aim(key.tensor(device))  # a resumed run overwrites it from the checkpoint below
     dataset = _dataset(cfg, net.template_at(net.mark_spec.size, net.mark_spec.size)[0].cpu())
     sampler: DistributedSampler | None = None
     if world > 1:

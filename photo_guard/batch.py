@@ -26,7 +26,7 @@ from .encoders import build_encoder
 from .errors import PhotoGuardError
 from .owner_state import keyed_digest
 from .photo_io import SUPPORTED_SUFFIXES, PhotoError, codec_round_trip, is_lossy, read_photo, sha256_file, write_photo
-from .protect import ProtectConfig, measure, protect_set
+from .protect import ProtectConfig, clean_view, measure, protect_set
 
 __all__ = ["MANIFEST_NAME", "Source", "BatchReport", "collect_photos", "protect_files", "Manifest"]
 
@@ -245,7 +245,10 @@ def _protect_chunk(
     if not photos:
         return
     encoders = [build_encoder(n) for n in config.encoders]
-    results = protect_set([p.pixels for p in photos], config, encoders=encoders, measure_result=False)
+    device = resolve(config.device)
+    # The clean photos' working copies, face alignments and embeddings serve the protection and the re-check.
+    view = clean_view([p.pixels for p in photos], [e.to(device) for e in encoders], config.work_size, device)
+    results = protect_set([p.pixels for p in photos], config, encoders=encoders, measure_result=False, view=view)
     written = []
     for job, photo, result in zip(jobs, photos, results):
         rel = job.dest.relative_to(job.root).as_posix()
@@ -261,7 +264,14 @@ def _protect_chunk(
     # Budget and shift are measured on the files as written (8-bit, the format's own compression).
     decoded = [read_photo(out).pixels for *_, out in written]
     stats = (
-        measure([w[1].pixels for w in written], decoded, encoders, config.work_size, resolve(config.device))
+        measure(
+            [w[1].pixels for w in written],
+            decoded,
+            encoders,
+            config.work_size,
+            device,
+            view if len(written) == len(photos) else None,  # a failed write: measure the rest afresh
+        )
         if written
         else []
     )

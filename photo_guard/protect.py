@@ -39,7 +39,17 @@ from .errors import PhotoGuardError
 from .faces import face_alignments
 from .owner_state import anchor_direction
 
-__all__ = ["STRENGTHS", "ProtectConfig", "ProtectedPhoto", "protect_set", "dp2vl_loss", "measure", "perceptual_budget"]
+__all__ = [
+    "STRENGTHS",
+    "ProtectConfig",
+    "ProtectedPhoto",
+    "CleanView",
+    "clean_view",
+    "protect_set",
+    "dp2vl_loss",
+    "measure",
+    "perceptual_budget",
+]
 
 STRENGTHS = {"low": 4 / 255, "default": 8 / 255, "strong": 16 / 255}
 Target = Literal["antithetical", "per-photo", "anchor"]
@@ -76,6 +86,26 @@ class ProtectConfig:
 
 
 @dataclass
+class CleanView:
+    """What the encoders see of the clean photos, computed once for protecting and for measuring the result: each
+    photo's working copy, the indices grouped by working shape, each copy's face alignment, and the clean embeddings
+    ``{encoder: [N, D]}``."""
+
+    works: list[Tensor]
+    groups: dict[tuple[int, int], list[int]]
+    aligns: list[Tensor]
+    embeddings: dict[str, Tensor]
+
+
+def clean_view(
+    images: Sequence[Tensor], encoders: Sequence[Encoder], work_size: int, device: torch.device
+) -> CleanView:
+    """The :class:`CleanView` of ``images`` (``[3, H, W]`` each) through ``encoders``."""
+    works, groups, aligns = _working_copies(images, work_size, device)
+    return CleanView(works, groups, aligns, _embed_all(encoders, works, aligns, groups))
+
+
+@dataclass
 class ProtectedPhoto:
     """The protected pixels ``[3, H, W]`` (8-bit values in [0, 1]) and what was measured on them."""
 
@@ -109,6 +139,7 @@ def protect_set(
     anchor: dict[str, Tensor] | None = None,
     progress=None,
     measure_result: bool = True,
+    view: CleanView | None = None,
 ) -> list[ProtectedPhoto]:
     """Protect one person's photo set together.
 
@@ -120,6 +151,7 @@ def protect_set(
         progress: optional callable ``(step, loss)`` per PGD step.
         measure_result: fill each result's ``stats`` with :func:`measure` (callers that measure the written files
             instead pass False).
+        view: the photos' :class:`CleanView` when the caller already has it (it measures the result with it too).
     Returns:
         one :class:`ProtectedPhoto` per input, in order.
     """
@@ -127,8 +159,8 @@ def protect_set(
     device = resolve(cfg.device)
     encs = [e.to(device) for e in (encoders or [build_encoder(n) for n in cfg.encoders])]
     # Each photo gets a working copy at its own aspect ratio; photos sharing a working shape are optimised together.
-    works, groups, aligns = _working_copies(images, cfg.work_size, device)
-    clean = _embed_all(encs, works, aligns, groups)
+    view = view or clean_view(images, encs, cfg.work_size, device)
+    works, groups, aligns, clean = view.works, view.groups, view.aligns, view.embeddings
     centroid = {n: _unit(_unit(z).mean(0)) for n, z in clean.items()}  # the whole set's centroid
     target = _targets(cfg.target, clean, centroid, anchor, device)
 
@@ -169,7 +201,8 @@ def protect_set(
         out = ((full + d).clamp(0, 1) * 255).round() / 255  # what the 8-bit file will hold
         results.append(ProtectedPhoto(out.cpu()))
     if measure_result:
-        for r, stats in zip(results, measure(images, [r.pixels for r in results], encs, cfg.work_size, device)):
+        stats_list = measure(images, [r.pixels for r in results], encs, cfg.work_size, device, view)
+        for r, stats in zip(results, stats_list):
             r.stats = stats
     return results
 
@@ -202,14 +235,17 @@ def measure(
     encoders: Sequence[Encoder],
     work_size: int = 320,
     device: torch.device | str = "cpu",
+    view: CleanView | None = None,
 ) -> list[dict]:
     """Per photo: L-inf (in 1/255), PSNR and SSIM at full resolution, and per encoder the cosine between protected and
-    clean embeddings plus the set's centroid cosine (< 0: moved past orthogonal toward the antithetical side)."""
+    clean embeddings plus the set's centroid cosine (< 0: moved away from the set). ``view``: the clean photos'
+    :class:`CleanView` from protecting them (else computed here)."""
     device = torch.device(device)
     stats = [_photo_stats(c.to(device), p.to(device)) for c, p in zip(clean, protected)]
-    works, groups, aligns = _working_copies(clean, work_size, device)
+    view = view or clean_view(clean, encoders, work_size, device)
+    works, groups, aligns, before = view.works, view.groups, view.aligns, view.embeddings
     pworks = [ops.resize(p[None].to(device), (w.shape[-2], w.shape[-1]))[0] for p, w in zip(protected, works)]
-    before, after = _embed_all(encoders, works, aligns, groups), _embed_all(encoders, pworks, aligns, groups)
+    after = _embed_all(encoders, pworks, aligns, groups)
     for e in encoders:
         cos = F.cosine_similarity(after[e.name], before[e.name], dim=-1)
         centroid = _unit(_unit(before[e.name]).mean(0))

@@ -215,3 +215,28 @@ def test_collapse_loss_is_zero_for_the_zero_key_and_pulls_wrong_keys_onto_it():
     assert float(loss) > 0
     loss.backward()  # only the key path learns from it
     assert all(p.grad is None for n, p in net.named_parameters() if not n.startswith("key_path"))
+
+
+def test_gated_key_path_gives_every_key_but_the_right_one_the_unlicensed_modulation():
+    from guard_core.keys import random_keys
+    from monai_amif.networks import GatedParityKeyPath
+
+    right = Key.from_passphrase("amif-demo").tensor()
+    path = GatedParityKeyPath(256, 12)
+    path.aim(right)
+    with torch.no_grad():
+        path.unlicensed.fill_(0.5)
+        g = torch.Generator().manual_seed(0)
+        far = right.repeat(8, 1)
+        for row in far:
+            flip = torch.randperm(256, generator=g)[:4]
+            row[flip] = -row[flip]
+        wrong = torch.cat([torch.zeros(1, 256), random_keys(8, 256, g), far])
+        scale, shift = path(wrong)
+        assert torch.allclose(scale, torch.full_like(scale, 0.5), atol=0.02)  # zero, random and 4-bit keys
+        assert torch.allclose(shift, torch.full_like(shift, 0.5), atol=0.02)
+        s_right, _ = path(right[None])
+        assert not torch.allclose(s_right, torch.full_like(s_right, 0.5), atol=0.02)  # the MLP's own values
+    net = AMIFNet(key_path="gated", output="blend")
+    x = torch.rand(1, 2, 32, 32)
+    assert torch.equal(torch.jit.script(net)(x, right[None]), net(x, right[None]))
