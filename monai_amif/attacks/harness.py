@@ -13,7 +13,7 @@ from guard_core.keys import Key
 
 from ..errors import AMIFError, PairsNotFound
 from ..loading import load_plain_model
-from . import ATTACKS, distill, finetune, key_search, removal, sealed_check, wrong_keys  # noqa: F401 (registers)
+from . import ATTACKS, distill, finetune, key_search, removal, sealed_check, weight_key, wrong_keys  # noqa: F401
 from .base import REGISTRY, Stages, Target
 from .common import FAR_PSNR, MARK_VISIBLE, fusion_scores, load_pairs, quality, references
 

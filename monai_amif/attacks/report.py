@@ -69,7 +69,8 @@ def markdown(res: dict, command: str = "") -> str:
         "",
     ]
     lines += _reference(res) + _wrong_keys(res) + _removal(res) + _distillation(res) + _key_search(res)
-    lines += _finetune(res) + _sealed(res) + ["![authorised, unauthorised and attacked outputs](grid.png)", ""]
+    lines += _finetune(res) + _weight_key(res) + _sealed(res)
+    lines += ["![authorised, unauthorised and attacked outputs](grid.png)", ""]
     return "\n".join(lines)
 
 
@@ -247,6 +248,22 @@ def _finetune(res: dict) -> list[str]:
         }
     )
     return out + ["![quality against fine-tuning steps](finetune.png)", ""]
+
+
+def _weight_key(res: dict) -> list[str]:
+    wk = res.get("weight_key")
+    if not wk or not wk["applicable"]:
+        return []
+    return [
+        "## White box 6: the key solved from the detector's weights",
+        "",
+        f"The gated key path's detector holds the right key's parities: Gaussian elimination over GF(2) on their "
+        f"signs solved {wk['bits_recovered']} of 256 key bits, and that key opens the model:",
+        "",
+        *QUALITY_HEADER,
+        _quality_row("solved key", wk["result"]),
+        "",
+    ]
 
 
 def _sealed(res: dict) -> list[str]:

@@ -2,11 +2,12 @@
 
 import json
 
+import numpy as np
 import pytest
 import torch
 from click.testing import CliRunner
 
-from guard_core.keys import random_keys
+from guard_core.keys import Key, random_keys
 from monai_amif.attacks import AttackConfig, run_attacks
 from monai_amif.attacks.common import References, load_pairs, quality, random_crops
 from monai_amif.attacks.distill import distil, run_student
@@ -204,6 +205,7 @@ def test_run_attacks_end_to_end_writes_the_report(split_folder, tiny_weights, de
         "student fuses clearly worse",
         "key search fails",
         "small fine-tuning head start",
+        "key not readable from the weights",
         "sealed: no other key opens it, nothing learned without it",
     }
     assert res["sealed"]["wrong_keys_opened"] == 0 and res["sealed"]["right_key_max_abs_diff_to_plain"] == 0.0
@@ -281,3 +283,23 @@ def test_cli_attack_subset_and_one_line_errors(split_folder, tiny_weights, tmp_p
     monkeypatch.delenv("AMIF_PASSPHRASE")
     nokey = runner.invoke(cli, ["attack", "--data", str(split_folder), "--weights", str(tiny_weights)])
     assert nokey.exit_code != 0 and "needs the model's key" in nokey.output
+
+
+def test_the_key_is_solved_from_a_gated_detector_even_with_noisy_signs():
+    from monai_amif.attacks.weight_key import key_from_detector, solve_gf2
+    from monai_amif.networks import GatedParityKeyPath
+
+    rng = np.random.default_rng(0)
+    a = rng.integers(0, 2, (60, 20)).astype(bool)
+    x = rng.integers(0, 2, 20).astype(bool)
+    found = solve_gf2(a, (a.astype(int) @ x.astype(int)) % 2 == 1)
+    assert np.array_equal((a.astype(int) @ found.astype(int)) % 2, (a.astype(int) @ x.astype(int)) % 2)
+
+    right = Key.from_passphrase("amif-demo").tensor()
+    path = GatedParityKeyPath(256, 8)
+    path.aim(right)
+    with torch.no_grad():
+        path.detector.mul_(torch.rand(path.detector.shape) + 0.5)  # training moves magnitudes
+        path.detector[:20] *= -0.01  # and a few signs, weakly
+    key = key_from_detector(path)
+    assert torch.equal(key, right) or torch.equal(key, -right)
