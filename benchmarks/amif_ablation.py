@@ -30,8 +30,12 @@ from monai_amif.train import TrainConfig, train
 
 #: name -> (config changes, what the step tests); applied cumulatively in the order given on the command line.
 VARIANTS: dict[str, tuple[dict, str]] = {
-    "base": ({}, "today's recipe: (24, 48) direct head, intensity/gradient/SSIM 100/100/50"),
+    "base": (
+        {"output": "direct", "key_path": "parity", "channels": (24, 48)},
+        "today's recipe: (24, 48) direct head, intensity/gradient/SSIM 100/100/50",
+    ),
     "blend": ({"output": "blend"}, "blend head: soft selection of the sources + residual"),
+    "gated": ({"key_path": "gated"}, "gated key path: one unlicensed modulation for every wrong key"),
     "wide": ({"channels": (32, 64, 128)}, "three levels 32/64/128 (0.5 M backbone)"),
     "saliency": ({"saliency": 4.0}, "intensity weighted 1 + 4·|A - B|"),
     "select": ({"gradient": "select"}, "signed gradient of the stronger source"),

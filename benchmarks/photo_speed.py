@@ -1,6 +1,6 @@
 """photo_guard speed: seconds per photo at default strength, for a 250×250 face photo set and a 12-megapixel JPEG.
 
-    python benchmarks/photo_speed.py [--repeats 3] [--device auto] [--steps 40]
+    python benchmarks/photo_speed.py [--repeats 3] [--device auto] [--steps N (default: the tool's default)]
 
 Both offline encoders (SFace + EfficientNet-Lite0). The baseline row is one PGD step's cost on one face photo; the
 ratios say how many such steps each job costs (work happens at the encoders' resolution, so a 12-MP photo costs little
@@ -27,7 +27,8 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--device", default="auto")
-    p.add_argument("--steps", type=int, default=40)
+    p.add_argument("--steps", type=int, default=ProtectConfig().steps)
+    p.add_argument("--old-steps", type=int, default=40, help="Also time a face at the old default step count.")
     args = p.parse_args()
     import matplotlib.cbook
     import skimage
@@ -46,6 +47,7 @@ def main() -> None:
     for label, files, steps in (
         ("1 PGD step, 250x250 face", [face], 1),
         (f"250x250 face, {args.steps} steps", [face], args.steps),
+        (f"250x250 face, {args.old_steps} steps (the old default)", [face], args.old_steps),
         (f"5 faces as a set, {args.steps} steps", [face] * 5, args.steps),
         (f"12 MP JPEG, {args.steps} steps", [big], args.steps),
     ):

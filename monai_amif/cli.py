@@ -79,7 +79,7 @@ def _key_from_options(key_file: str | None) -> Key:
     help="Licence key (else $AMIF_KEY_FILE / $AMIF_PASSPHRASE).",
 )
 @click.option("--owner", default=None, help="Copyright mark text drawn on unlicensed outputs.")
-@click.option("--epochs", default=40, show_default=True)
+@click.option("--epochs", default=50, show_default=True)
 @click.option("--batch-size", default=8, show_default=True)
 @click.option("--crop", default=128, show_default=True, help="Training crop side in pixels.")
 @click.option("--lr", default=2e-3, show_default=True)

@@ -47,10 +47,10 @@ class TrainConfig:
     out: str
     owner: str = MarkSpec.text
     channels: tuple[int, ...] = (24, 48)
-    output: str = "direct"  # "blend" fuses better but has not yet kept the gate (docs/amif.md)
+    output: str = "blend"
     key_hidden: int = 128
-    key_path: str = "parity"
-    epochs: int = 40
+    key_path: str = "gated"  # the blend head keeps the gate only with the detector (docs/amif.md, issue 13)
+    epochs: int = 50
     batch_size: int = 8
     crop: int = 128
     lr: float = 2e-3
