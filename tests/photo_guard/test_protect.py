@@ -21,7 +21,9 @@ def _photos(n=4, size=(48, 64)):
 
 def test_protect_moves_the_set_past_orthogonal_within_budget(tiny_encoder):
     photos = _photos()
-    cfg = ProtectConfig(encoders=("tiny",), steps=30, eot_samples=0, quality_weight=0.0, device="cpu")
+    cfg = ProtectConfig(
+        encoders=("tiny",), steps=30, target="antithetical", eot_samples=0, quality_weight=0.0, device="cpu"
+    )
     results = protect_set(photos, cfg)
     eps = cfg.eps
     for clean, r in zip(photos, results):
