@@ -45,7 +45,7 @@ def evaluate(
     "mark_leak"}}`` where variants are the authorised output (``key``), the unauthorised output (no key) and the
     mean/max rules. Random keys are drawn once (seeded) and used for every pair.
     """
-    device = next(net.buffers()).device  # a sealed model's preview has buffers but no parameters
+    device = next(net.buffers(), torch.zeros(0)).device  # buffers, not parameters: a sealed preview has none of those
     load = pair_transforms()
     right = key.tensor(device)[None]
     zero = torch.zeros_like(right)

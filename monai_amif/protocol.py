@@ -73,7 +73,7 @@ def evaluate_cddfuse(net: torch.nn.Module, data: str, key: Key, tasks: tuple[str
 
     The model fuses the grey sources under ``key`` (the authorised output when it is the right key).
     """
-    device = next(net.buffers()).device
+    device = next(net.buffers(), torch.zeros(0)).device  # a model without buffers runs on the CPU
     right = key.tensor(device)[None]
     per: dict[str, dict[str, list]] = defaultdict(lambda: defaultdict(list))
     pairs = find_pairs(data, tasks)
