@@ -81,9 +81,12 @@ class ParityKeyPath(KeyPath):
         self.to_scale = nn.Linear(hidden, total_channels)
         self.to_shift = nn.Linear(hidden, total_channels)
 
+    def parities(self, key: Tensor) -> Tensor:
+        """``key [B, bits] -> [B, features]``: the product of each fixed subset's key bits."""
+        return key[:, self.subsets].prod(-1)
+
     def forward(self, key: Tensor) -> tuple[Tensor, Tensor]:
-        parities = key[:, self.subsets].prod(-1)  # [B, features]
-        h = self.encoder(parities)
+        h = self.encoder(self.parities(key))
         return self.to_scale(h), self.to_shift(h)
 
 
@@ -112,10 +115,10 @@ class GatedParityKeyPath(ParityKeyPath):
         """Start the detector at ``key``'s parities ``[bits]`` (training does, with the key it trains for: from a random
         start the detector is saturated shut for every key and gets no gradient)."""
         with torch.no_grad():
-            self.detector.copy_(key[self.subsets].prod(-1))
+            self.detector.copy_(self.parities(key[None])[0])
 
     def forward(self, key: Tensor) -> tuple[Tensor, Tensor]:
-        parities = key[:, self.subsets].prod(-1)  # [B, features]
+        parities = self.parities(key)
         cos = F.cosine_similarity(parities, self.detector[None], dim=1, eps=1e-6)
         g = torch.sigmoid(self.sharpness * (cos - self.threshold))[:, None]
         h = self.encoder(parities)

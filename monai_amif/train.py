@@ -179,8 +179,8 @@ def train(cfg: TrainConfig, key: Key) -> Path:
             net.load_state_dict(state["model"])
         except RuntimeError:
             raise AMIFError(
-                f"{ckpt_path}: made for another network than these options describe (--channels, --output); "
-                "resume with the options it was started with, or train into a new --out"
+                f"{ckpt_path}: made for another network than these options describe (--channels, --output, "
+                "--key-path); resume with the options it was started with, or train into a new --out"
             ) from None
         opt.load_state_dict(state["optimizer"])
         sched.load_state_dict(state["scheduler"])

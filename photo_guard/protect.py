@@ -137,6 +137,7 @@ def protect_set(
     config: ProtectConfig | None = None,
     encoders: Sequence[Encoder] | None = None,
     anchor: dict[str, Tensor] | None = None,
+    owner: bytes | None = None,
     progress=None,
     measure_result: bool = True,
     view: CleanView | None = None,
@@ -148,6 +149,8 @@ def protect_set(
         config: :class:`ProtectConfig`.
         encoders: ready encoders (else built from ``config.encoders``).
         anchor: for ``target="anchor"``, the target embedding per encoder name (default: the owner's anchors).
+        owner: the secret the default anchors are drawn from (default: this machine's owner secret; the evaluation
+            simulates many owners).
         progress: optional callable ``(step, loss)`` per PGD step.
         measure_result: fill each result's ``stats`` with :func:`measure` (callers that measure the written files
             instead pass False).
@@ -162,7 +165,7 @@ def protect_set(
     view = view or clean_view(images, encs, cfg.work_size, device)
     works, groups, aligns, clean = view.works, view.groups, view.aligns, view.embeddings
     centroid = {n: _unit(_unit(z).mean(0)) for n, z in clean.items()}  # the whole set's centroid
-    target = _targets(cfg.target, clean, centroid, anchor, device)
+    target = _targets(cfg.target, clean, centroid, anchor, owner, device)
 
     eps = cfg.eps
     transforms = registry.transforms(cfg.transforms) if cfg.eot_samples else []
@@ -287,6 +290,7 @@ def _targets(
     clean: dict[str, Tensor],
     centroid: dict[str, Tensor],
     anchor: dict[str, Tensor] | None,
+    owner: bytes | None,
     device: torch.device,
 ) -> dict[str, Tensor]:
     if kind == "antithetical":
@@ -294,7 +298,7 @@ def _targets(
     if kind == "per-photo":
         return {n: -_unit(z) for n, z in clean.items()}
     if kind == "anchor":
-        anchor = anchor or {n: anchor_direction(n, z.shape[-1]) for n, z in clean.items()}
+        anchor = anchor or {n: anchor_direction(n, z.shape[-1], owner) for n, z in clean.items()}
         return {n: _unit(anchor[n].to(device)).expand_as(clean[n]) for n in clean}
     raise PhotoGuardError(f"unknown target {kind!r}; use antithetical, per-photo or anchor")
 

@@ -102,7 +102,7 @@ def run_attacks(cfg: AttackConfig, key: Key) -> AttackRun:
             "unauthorised_fusion": fusion_scores(refs.unauthorised, test.images),
         },
     }
-    target = Target(cfg, net, train, test, refs, right, key, crop, ex, float(getattr(net, "degrade_sigma", 3.0)))
+    target = Target(cfg, net, train, test, refs, right, key, crop, ex, net.degrade_sigma)
     target.examples.update({"authorised": refs.authorised[ex, 0], "unauthorised (no key)": refs.unauthorised[ex, 0]})
     attacks = [REGISTRY[name]() for name in cfg.attacks]
     stage = Stages(results, sum(a.stages for a in attacks))

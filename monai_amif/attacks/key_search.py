@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from typing import Literal
+from typing import Any, Literal
 
 import torch
 from torch import Tensor
@@ -100,7 +100,7 @@ def search_key(
     keeper = _KeepBest(_objective(net, crops, templates, FusionLoss(100, 100, 50)), restarts)
     res = optimise_vector(keeper, start * (0.5 if bound == "tanh" else 1.0), steps=steps, lr=lr, bound=bound)
     seconds = time.perf_counter() - t0
-    runs = []
+    runs: list[dict[str, Any]] = []
     for r in range(restarts):
         v = keeper.value[r]
         runs.append(
@@ -111,7 +111,7 @@ def search_key(
                 "signs": _evaluate(net, images, refs, torch.sign(v)[None]),
             }
         )
-    best = min(runs, key=lambda x: float(x["loss"]))  # type: ignore[arg-type]
+    best = min(runs, key=lambda x: x["loss"])
     best_value = keeper.value[runs.index(best)]
     return {
         "bound": bound,

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Sequence
 from pathlib import Path
 
 import torch
@@ -15,13 +14,12 @@ from guard_core.atomic import atomic_output
 
 from ..encoders import Encoder
 from ..faces import face_alignments
-from ..owner_state import anchor_direction
 from ..photo_io import load_rgb
 from ..protect import ProtectConfig, protect_set
 from .postprocess import to_pil
 from .task import EvalConfig, ImageSet, ProtectRun
 
-__all__ = ["embed_images", "protected_sets", "owner_anchors"]
+__all__ = ["embed_images", "protected_sets"]
 
 log = logging.getLogger(__name__)
 
@@ -73,12 +71,12 @@ def protected_sets(
             out.append([load_rgb(f) for f in files])
             continue
         t0 = time.perf_counter()
-        anchor = owner_anchors(encs, images[0], f"{cfg.seed}:{name}") if run.target == "anchor" else None
+        owner = f"{cfg.seed}:{name}".encode()  # each identity is its own owner, with its own anchor
         batches = [images] if run.arrival == "set" else [[x] for x in images]  # one call per photo: the hosts' way
         prot = [
             r.pixels
             for batch in batches
-            for r in protect_set(batch, pcfg, encoders=encs, anchor=anchor, measure_result=False)
+            for r in protect_set(batch, pcfg, encoders=encs, owner=owner, measure_result=False)
         ]
         seconds += time.perf_counter() - t0
         done += len(images)
@@ -89,13 +87,3 @@ def protected_sets(
         out.append(prot)
         log.info("protected %s (%s)", name, run.name)
     return out, seconds / max(done, 1)
-
-
-def owner_anchors(encoders: Sequence[Encoder], example: Tensor, owner: str) -> dict[str, Tensor]:
-    """The anchors of a simulated owner (each identity is its own owner; ``owner`` stands in for the secret)."""
-    with torch.inference_mode():
-        dims = {
-            e.name: e.embed(example[None], None if not e.face else face_alignments(example[None])[0]).shape[-1]
-            for e in encoders
-        }
-    return {n: anchor_direction(n, d, secret=owner.encode()) for n, d in dims.items()}

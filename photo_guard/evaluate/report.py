@@ -113,8 +113,9 @@ def _strength_table(res: dict) -> list[str]:
         "",
         "Last column: an attacker who knows the shared photos were pushed away from their identity answers with "
         "the head's least likely class (what inverts the antithetical target). Runs named `/one-by-one` protected "
-        "every photo on its own, as the hosts do; rows marked `adaptive` are the attacker who protected 40 photos "
-        "of their own with the tool and trained on the shared photos' embeddings mapped back by ridge regression.",
+        "every photo on its own, as the hosts do; rows marked `adaptive` are the attacker who protected "
+        f"{res['config']['adaptive_photos']} photos of their own with the tool and trained on the shared photos' "
+        "embeddings mapped back by ridge regression.",
         "",
         "| protected with | attacker encoder | head | white box | clean-trained | protected-trained | "
         "protected-trained, least likely |",
