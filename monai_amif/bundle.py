@@ -43,13 +43,18 @@ class SaveFusion:
     def __call__(self, engine) -> None:
         batch, output = engine.state.batch, engine.state.output
         for item, out in zip(batch, output):
-            pred = torch.as_tensor(out["pred"]).detach().float().cpu()
-            if bool(item.get("func_is_colour", False)):
-                pred = self.restore(pred, torch.as_tensor(item["func_cbcr"]).cpu())
-            mri, func = item.get("mri_path", ""), item.get("func_path", "")
-            fmt = image_format(mri) if mri else "pil"
-            ext = EXTENSIONS[fmt] if self.extension == "auto" else self.extension
-            like = read_image(mri) if fmt != "pil" else None
-            also = (read_image(func),) if fmt == "dicom" and func else ()
-            path = self.output_dir / str(item.get("task", "")) / f"{item['name']}{ext}"
-            write_image(path, pred.numpy(), like=like, marked=self._marked(item), also_from=also)
+            self.write(item, out["pred"])
+
+    def write(self, item: dict, pred) -> Path:
+        """Write one fused image ``pred [1, H, W]`` for the pair ``item`` (its paths, task, name, key fingerprint)."""
+        pred = torch.as_tensor(pred).detach().float().cpu()
+        if bool(item.get("func_is_colour", False)):
+            pred = self.restore(pred, torch.as_tensor(item["func_cbcr"]).cpu())
+        mri, func = item.get("mri_path", ""), item.get("func_path", "")
+        fmt = image_format(mri) if mri else "pil"
+        ext = EXTENSIONS[fmt] if self.extension == "auto" else self.extension
+        like = read_image(mri) if fmt != "pil" else None
+        also = (read_image(func),) if fmt == "dicom" and func else ()
+        path = self.output_dir / str(item.get("task", "")) / f"{item['name']}{ext}"
+        write_image(path, pred.numpy(), like=like, marked=self._marked(item), also_from=also)
+        return path

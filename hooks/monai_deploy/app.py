@@ -1,8 +1,9 @@
 """AMIF fusion as a MONAI Deploy application (MONAI Deploy App SDK >= 3, Holoscan based).
 
-    pip install 'image-guard[amif,deploy]'
-    AMIF_KEY_FILE=/secrets/licence.json python hooks/monai_deploy/app.py -i DICOM_STUDY_DIR -o OUT_DIR \
-        -m bundles/amif_fusion
+    bash hooks/sdk_venv.sh deploy          # .venv-deploy: the SDK layered over the project's .venv
+    ulimit -s 32768
+    AMIF_KEY_FILE=/secrets/licence.json .venv-deploy/bin/python hooks/monai_deploy/app.py \
+        -i DICOM_STUDY_DIR -o OUT_DIR -m bundles/amif_fusion
 
 One operator: it reads the study folder (any file names, MR and CT/PT/NM series mixed), pairs each MR slice with the
 nearest functional slice, runs the bundle's inference config and writes one derived DICOM Secondary Capture per MR slice
@@ -29,7 +30,7 @@ try:
         OutputContext,
     )
 except ImportError as exc:  # the SDK (and Holoscan) is an optional, heavy extra
-    sys.exit(f"MONAI Deploy App SDK not importable ({exc}); install it with: pip install 'image-guard[deploy]'")
+    sys.exit(f"MONAI Deploy App SDK not importable ({exc}); install it with: bash hooks/sdk_venv.sh deploy")
 
 from monai_amif.deploy import BUNDLE, find_dicom_pairs, run_bundle
 

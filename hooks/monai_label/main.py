@@ -1,12 +1,14 @@
 """A MONAI Label app whose infer task serves the AMIF bundle.
 
-    pip install 'image-guard[amif,label]'
-    AMIF_KEY_FILE=/secrets/licence.json monailabel start_server --app hooks/monai_label --studies STUDIES
+    bash hooks/sdk_venv.sh label         # .venv-label: MONAI Label layered over the project's .venv (see there why)
+    AMIF_KEY_FILE=/secrets/licence.json PATH=$PWD/.venv-label/bin:$PATH \\
+        monailabel start_server --app hooks/monai_label --studies STUDIES --host 127.0.0.1
 
 Infer request: ``image`` is the MR image id (as for every MONAI Label model) and the parameter ``func`` names the
-CT/PET/SPECT image id (or path) to fuse it with. The result is written in the MR's format next to MONAI Label's other
-outputs; ``marked`` in the result says whether the copyright mark was drawn (no or wrong key on the server).
-The work is ``monai_amif.deploy.run_bundle``, tested without the SDK; this file adds only MONAI Label's plumbing.
+CT/PET/SPECT image id of the same datastore (ids only: a client never names a file on the server). The answer is the
+fused image in the MR's format; ``marked`` in the JSON result says whether the copyright mark was drawn (no or wrong
+key on the server). The work is ``monai_amif.deploy.run_bundle``; this file adds only MONAI Label's plumbing.
+Tested over HTTP by ``tests/monai_amif/test_label_server.py``.
 """
 
 from __future__ import annotations
@@ -17,10 +19,11 @@ import tempfile
 from pathlib import Path
 
 try:
+    from fastapi import HTTPException  # MONAI Label's web framework: a 400 with the reason, not a 500
     from monailabel.interfaces.app import MONAILabelApp
     from monailabel.interfaces.tasks.infer_v2 import InferTask, InferType
 except ImportError as exc:  # MONAI Label pins many packages; it is an optional extra
-    sys.exit(f"MONAI Label not importable ({exc}); install it with: pip install 'image-guard[label]'")
+    sys.exit(f"MONAI Label not importable ({exc}); install it with: bash hooks/sdk_venv.sh label")
 
 from monai_amif.deploy import BUNDLE, run_bundle
 
@@ -39,18 +42,16 @@ class AMIFFusionInfer(InferTask):
         return (self.bundle / "models" / "model.pt").is_file()
 
     def __call__(self, request):
-        import pydicom  # noqa: F401  (DICOM outputs are read back for their BurnedInAnnotation)
-
         from monai_amif.data import pair_name
-        from monai_amif.io import image_format
+        from monai_amif.loading import key_fingerprint
+        from monai_amif.transforms import AuthorizeKey
 
         mri, func = Path(request["image"]), Path(request["func"])
         out = Path(tempfile.mkdtemp(prefix="amif_"))
         pair = {"mri": str(mri), "func": str(func), "task": "fused", "name": pair_name(mri)}
         (path,) = run_bundle([pair], out, self.bundle)
-        marked = None
-        if image_format(path) == "dicom":
-            marked = pydicom.dcmread(path, stop_before_pixels=True).BurnedInAnnotation == "YES"
+        # As the bundle's writer decides it (DICOM BurnedInAnnotation): only the key's public fingerprint is compared.
+        marked = AuthorizeKey().resolve().fingerprint() != key_fingerprint(self.bundle / "models" / "model.pt")
         return str(path), {"marked": marked}
 
 
@@ -69,7 +70,9 @@ class AMIFLabelApp(MONAILabelApp):
         return {"amif_fusion": AMIFFusionInfer(Path(os.environ.get("AMIF_BUNDLE", BUNDLE)))}
 
     def infer(self, request, datastore=None):
-        func = request.get("func")
-        if func and not Path(func).is_file():  # an image id of this server's datastore
-            request = {**request, "func": (datastore or self.datastore()).get_image_uri(func)}
-        return super().infer(request, datastore)
+        func = str(request.get("func") or "")
+        store = datastore or self.datastore()
+        uri = store.get_image_uri(func) if func and func in store.list_images() else ""
+        if not uri:
+            raise HTTPException(400, f"'func' must name a CT/PET/SPECT image id of this datastore (got {func!r})")
+        return super().infer({**request, "func": uri}, datastore)

@@ -86,36 +86,64 @@ def _importable(module: str) -> bool:
         return False
 
 
-@pytest.mark.slow
-def test_monai_deploy_app_runs_on_a_study(study, tmp_path):
-    """The real MONAI Deploy App SDK application (runs where the `deploy` extra is installed)."""
-    import pydicom
+def _deploy_python() -> str:
+    """The interpreter with the SDK: ``.venv-deploy`` (made by ``bash hooks/sdk_venv.sh deploy``, as in CI), or this."""
+    venv = REPO / ".venv-deploy" / "bin" / "python"
+    if venv.exists():
+        return str(venv)
+    if _importable("monai.deploy.core"):
+        return sys.executable
+    pytest.skip("MONAI Deploy App SDK not installed (bash hooks/sdk_venv.sh deploy)")
 
-    if not _importable("monai.deploy.core"):
-        pytest.skip("MONAI Deploy App SDK not installed (extra `deploy`)")
-    env = {**os.environ, "AMIF_PASSPHRASE": "", "AMIF_KEY_FILE": ""}
+
+def _run_app(app: str, study: Path, out: Path, model: Path, env: dict) -> None:
     done = subprocess.run(
-        [
-            "bash",
-            "-c",
-            f'ulimit -s 32768; "{sys.executable}" "{REPO / "hooks/monai_deploy/app.py"}" '
-            f'-i "{study}" -o "{tmp_path / "out"}" -m "{REPO / "bundles/amif_fusion"}"',
-        ],
-        env=env,
+        ["bash", "-c", f'ulimit -s 32768; "{_deploy_python()}" "{REPO / app}" -i "{study}" -o "{out}" -m "{model}"'],
+        env={**os.environ, "AMIF_PASSPHRASE": "", "AMIF_KEY_FILE": "", **env},
         capture_output=True,
         text=True,
         timeout=600,
     )
     assert done.returncode == 0, done.stderr[-3000:]
+
+
+@pytest.mark.slow
+def test_monai_deploy_app_runs_on_a_study(study, tmp_path):
+    """The real MONAI Deploy App SDK application (hooks/monai_deploy/app.py)."""
+    import pydicom
+
+    _run_app("hooks/monai_deploy/app.py", study, tmp_path / "out", REPO / "bundles/amif_fusion", {})
     written = sorted((tmp_path / "out" / "CT-MRI").glob("*.dcm"))
     assert len(written) == 3
     assert all(pydicom.dcmread(f).BurnedInAnnotation == "YES" for f in written)  # no key in the environment
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("passphrase", ["amif-demo", ""], ids=["licensed", "unlicensed"])
+def test_stock_bundle_operator_runs_model_ts_as_the_bundle_does(study, tmp_path, monkeypatch, passphrase):
+    """The SDK's own MonaiBundleInferenceOperator on models/model.ts (hooks/monai_deploy/stock_app.py) writes the
+    same fused pixels as the bundle's inference config, marked exactly when the environment has no right key."""
+    import pydicom
+
+    model_ts = REPO / "bundles/amif_fusion/models/model.ts"
+    _run_app("hooks/monai_deploy/stock_app.py", study, tmp_path / "stock", model_ts, {"AMIF_PASSPHRASE": passphrase})
+    monkeypatch.setenv("AMIF_PASSPHRASE", passphrase)
+    monkeypatch.delenv("AMIF_KEY_FILE", raising=False)
+    reference = {Path(p).name: p for p in run_bundle(find_dicom_pairs(study), tmp_path / "bundle")}
+    written = sorted((tmp_path / "stock" / "CT-MRI").glob("*.dcm"))
+    assert len(written) == len(reference) == 3
+    for f in written:
+        ours, theirs = pydicom.dcmread(f), pydicom.dcmread(reference[f.name])
+        assert ours.BurnedInAnnotation == theirs.BurnedInAnnotation == ("NO" if passphrase else "YES")
+        diff = ours.pixel_array.astype(int) - theirs.pixel_array.astype(int)
+        assert abs(diff).max() <= 1
 
 
 @pytest.mark.parametrize(
     "hook, extra, module",
     [
         ("monai_deploy/app.py", "deploy", "monai.deploy.core"),
+        ("monai_deploy/stock_app.py", "deploy", "monai.deploy.core"),
         ("monai_label/main.py", "label", "monailabel.interfaces.app"),
     ],
 )
@@ -124,4 +152,4 @@ def test_hooks_say_which_extra_to_install_when_the_sdk_is_missing(hook, extra, m
         pytest.skip(f"{module} is installed here")
     done = subprocess.run([sys.executable, str(REPO / "hooks" / hook)], capture_output=True, text=True, timeout=120)
     assert done.returncode == 1
-    assert f"pip install 'image-guard[{extra}]'" in done.stderr and "Traceback" not in done.stderr
+    assert f"bash hooks/sdk_venv.sh {extra}" in done.stderr and "Traceback" not in done.stderr
