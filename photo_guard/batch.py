@@ -19,6 +19,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
+from guard_core import ops
 from guard_core.atomic import atomic_output, clean_stale_temps
 from guard_core.device import resolve
 
@@ -256,7 +257,7 @@ def _protect_chunk(
         manifests[job.root].record(rel, {"source_key": job.key, "params": params, "pending": True})
         try:
             out = write_photo(photo, result.pixels, job.dest, strip_gps=strip_gps, in_place=in_place, backup=backup)
-            written.append((job, photo, out))
+            written.append((job, photo, result.pixels, out))
         except (PhotoError, OSError) as exc:
             message = str(exc) if isinstance(exc, PhotoError) else f"{job.dest}: cannot write ({exc.strerror or exc})"
             report.failed.append((job.source.path, message))
@@ -275,11 +276,15 @@ def _protect_chunk(
         if written
         else []
     )
-    for (job, photo, out), st in zip(written, stats):
+    for (job, photo, protected, out), st in zip(written, stats):
         budget = config.eps * 255 + 1.0  # one level of 8-bit rounding
         if is_lossy(photo):
-            # A lossy format moves pixels on its own: that floor is recorded and allowed beside the budget.
-            floor = float((codec_round_trip(photo, photo.pixels) - photo.pixels).abs().max() * 255)
+            # A lossy format moves pixels on its own, and by more on a perturbed image than on the original (the
+            # perturbation is fine detail the quantiser rounds): what an independent encode of the protected pixels
+            # changes is recorded and allowed beside the budget. A write that went wrong still shows: the file must
+            # decode to that encode, within the budget of the original.
+            as_8bit = ops.from_uint8(ops.to_uint8(protected))
+            floor = float((codec_round_trip(photo, protected) - as_8bit).abs().max() * 255)
             st = {**st, "lossy": True, "codec_floor_linf_255": floor}
             budget += floor
         if st["linf_255"] > budget:

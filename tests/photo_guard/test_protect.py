@@ -6,7 +6,7 @@ import torch
 import torch.nn.functional as F
 from click.testing import CliRunner
 
-from photo_guard.batch import MANIFEST_NAME
+from photo_guard.batch import MANIFEST_NAME, protect_files
 from photo_guard.cli import cli
 from photo_guard.photo_io import read_photo
 from photo_guard.protect import ProtectConfig, perceptual_budget, protect_set
@@ -99,6 +99,26 @@ def test_cli_protect_skips_done_work_and_survives_bad_files(tiny_encoder, tmp_pa
     assert "protected 1, skipped 2" in r.output
     r = CliRunner().invoke(cli, ["protect", str(src / "p0.jpg")])
     assert r.exit_code != 0 and "--out" in r.output
+
+
+def test_a_smooth_jpeg_is_kept_though_the_codec_moves_the_protected_one_more(tiny_encoder, tmp_path):
+    """JPEG rounds the perturbation's fine detail more than it rounds a smooth original, so the budget allows the
+    codec's change to the protected pixels (an independent encode), not the original's (this refused its own output).
+    """
+    from PIL import Image
+
+    from photo_guard.photo_io import codec_round_trip
+
+    ramp = np.linspace(40, 200, 96, dtype=np.float32)
+    pixels = np.stack([np.add.outer(ramp, ramp) / 2, np.tile(ramp, (96, 1)), np.tile(ramp[:, None], (1, 96))], -1)
+    Image.fromarray(pixels.astype(np.uint8)).save(tmp_path / "sky.jpg", quality=95)
+    original = read_photo(tmp_path / "sky.jpg")
+    floor_of_original = float((codec_round_trip(original, original.pixels) - original.pixels).abs().max() * 255)
+    report = protect_files([tmp_path / "sky.jpg"], tmp_path / "out", ProtectConfig(encoders=("tiny",), steps=4))
+    assert report.failed == [] and len(report.protected) == 1
+    entry = json.loads((tmp_path / "out" / MANIFEST_NAME).read_text())["photos"]["sky.jpg"]
+    assert entry["codec_floor_linf_255"] > floor_of_original  # the case the old budget got wrong
+    assert entry["linf_255"] <= 8 + 1 + entry["codec_floor_linf_255"]
 
 
 def test_cli_verify_and_encoders(tiny_encoder, tmp_path):
