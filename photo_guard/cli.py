@@ -183,6 +183,12 @@ def watch(inbox, outbox, strength, encoders, settle, device) -> None:
 @click.option("--strengths", default="low,default,strong", show_default=True, help="Strengths of the main ensemble.")
 @click.option("--one-by-one/--no-one-by-one", default=True, show_default=True, help="Also protect photo by photo.")
 @click.option("--adaptive-photos", default=40, show_default=True, help="Adaptive attacker's own photos (0: none).")
+@click.option(
+    "--learners",
+    default="finetune,vlm",
+    show_default=True,
+    help="Learners that adapt: the encoder fine-tuned end to end, a mini VLM on captions ('' for none).",
+)
 @click.option("--device", default="cpu", show_default=True)
 def evaluate(
     data,
@@ -201,6 +207,7 @@ def evaluate(
     strengths,
     one_by_one,
     adaptive_photos,
+    learners,
     device,
 ) -> None:
     """Simulate a scraper fine-tuning on protected photos; report how much affiliation leaks to clean photos."""
@@ -225,6 +232,7 @@ def evaluate(
         strengths=tuple(s for s in strengths.split(",") if s),
         one_by_one=one_by_one,
         adaptive_photos=adaptive_photos,
+        learners=tuple(x for x in learners.split(",") if x),
         device=device,
     )
     ev = run_evaluation(Path(data), cfg, cache=Path(cache) if cache else None)

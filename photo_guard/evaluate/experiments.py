@@ -17,10 +17,12 @@ from guard_core.quality import psnr, ssim
 from ..encoders import Encoder, build_encoder
 from ..photo_io import load_rgb
 from .adaptive import apply_inverse, fit_inverse, own_photos
+from .finetune import finetune_leakage
 from .goals import goals
 from .heads import leakage
+from .mini_vlm import vlm_leakage
 from .postprocess import postprocess_sets
-from .protection import embed_images, protected_sets
+from .protection import embed_images, model_inputs, protected_sets
 from .task import EvalConfig, ImageSet, ProtectRun, Task, sample_task
 
 __all__ = ["Evaluation", "run_evaluation"]
@@ -38,6 +40,7 @@ class _Attack:
     encoders: dict[str, Encoder]
     query_feats: dict[str, Tensor]
     query_id: Tensor
+    queries: ImageSet
 
     def features(self, sets: list[ImageSet], attacker: str) -> tuple[Tensor, Tensor]:
         """Training features ``[N, D]`` and each row's identity index."""
@@ -151,6 +154,50 @@ def _attacker_rows(
     return rows
 
 
+def _learner_rows(
+    atk: _Attack, attacker: str, clean: list[ImageSet], protected: list[ImageSet], run: str, white_box: bool
+) -> list[dict]:
+    """Goal 4's learners that adapt, trained on the clean and on the protected shared photos: the encoder fine-tuned
+    end to end (``finetune``), and a miniature VLM on captions, scored on the place (``vlm place``, the affiliation)
+    and on the name (``vlm name``, the identity; chance 1 / people)."""
+    cfg, task, enc = atk.cfg, atk.task, atk.encoders[attacker]
+    rows: list[dict] = []
+
+    def row(learner: str, chance: float, clean_acc: float, protected_acc: float) -> None:
+        rows.append(
+            {
+                "experiment": "learner",
+                "learner": learner,
+                "run": run,
+                "attacker": attacker,
+                "white_box": white_box,
+                "chance": chance,
+                "clean_acc": clean_acc,
+                "protected_acc": protected_acc,
+            }
+        )
+
+    if "finetune" in cfg.learners:
+        query_x = model_inputs(enc, atk.queries)
+        draws = task.affiliations[: cfg.finetune_draws]
+        accs = []
+        for sets in (clean, protected):
+            ids = torch.repeat_interleave(torch.arange(len(sets)), torch.tensor([len(s) for s in sets]))
+            x = model_inputs(enc, [p for s in sets for p in s])
+            accs.append(finetune_leakage(enc, x, ids, query_x, atk.query_id, draws, cfg.labels, cfg.finetune_epochs))
+        row("finetune", 1 / cfg.labels, *accs)
+    if "vlm" in cfg.learners:
+        query = (atk.query_feats[attacker], atk.query_id)
+        clean_vlm, prot_vlm = (
+            vlm_leakage(*atk.features(sets, attacker), *query, task.affiliations, cfg.people, cfg.labels, cfg.vlm_steps)
+            for sets in (clean, protected)
+        )
+        row("vlm place", 1 / cfg.labels, clean_vlm[0], prot_vlm[0])
+        row("vlm name", 1 / cfg.people, clean_vlm[1], prot_vlm[1])
+    log.info("learners for %s done", attacker)
+    return rows
+
+
 def run_evaluation(
     data: Path,
     cfg: EvalConfig | None = None,
@@ -166,7 +213,8 @@ def run_evaluation(
     clean = [[load_rgb(f) for f in fs] for fs in task.train_files]
     queries = [load_rgb(f) for fs in task.query_files for f in fs]
     query_id = torch.repeat_interleave(torch.arange(cfg.people), torch.tensor([len(fs) for fs in task.query_files]))
-    atk = _Attack(cfg, task, clean, encs, {a: embed_images(encs[a], queries) for a in cfg.attackers}, query_id)
+    query_feats = {a: embed_images(encs[a], queries) for a in cfg.attackers}
+    atk = _Attack(cfg, task, clean, encs, query_feats, query_id, queries)
 
     runs, prot = {}, {}
     for name, run in cfg.protect_runs().items():
@@ -184,6 +232,7 @@ def run_evaluation(
     rows = []
     for attacker in tqdm(cfg.attackers, desc="attackers", unit="encoder"):
         rows += _attacker_rows(atk, attacker, runs, prot, clean, cfg, main, inverses.get(attacker))
+        rows += _learner_rows(atk, attacker, clean, prot[main], main, attacker in cfg.ensemble)
     results = {
         "config": asdict(cfg),
         "chance": 1 / cfg.labels,

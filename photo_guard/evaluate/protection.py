@@ -19,13 +19,14 @@ from ..protect import ProtectConfig, protect_set
 from .postprocess import to_pil
 from .task import EvalConfig, ImageSet, ProtectRun
 
-__all__ = ["embed_images", "protected_sets"]
+__all__ = ["model_inputs", "embed_images", "protected_sets"]
 
 log = logging.getLogger(__name__)
 
 
-def embed_images(encoder: Encoder, images: ImageSet, batch: int = 32) -> Tensor:
-    """Centred features ``[N, D]``; faces are found on each image itself, as an attacker's pipeline would."""
+def model_inputs(encoder: Encoder, images: ImageSet, batch: int = 32) -> Tensor:
+    """What ``encoder``'s network sees, ``[N, C, h, w]``: each photo preprocessed (faces found and aligned on the
+    image itself, as an attacker's pipeline would). The learners that train the network itself start from these."""
     out: list[Tensor] = []
     with torch.inference_mode():
         for i in range(0, len(images), batch):
@@ -37,10 +38,18 @@ def embed_images(encoder: Encoder, images: ImageSet, batch: int = 32) -> Tensor:
             for idx in groups.values():
                 x = torch.stack([chunk[j] for j in idx])
                 align = face_alignments(x)[0] if encoder.face else None
-                for j, f in zip(idx, encoder.embed(x, align)):
+                for j, f in zip(idx, encoder.preprocess(x, align)):
                     z[j] = f
             out.extend(z)
     return torch.stack(out).cpu()
+
+
+def embed_images(encoder: Encoder, images: ImageSet, batch: int = 32) -> Tensor:
+    """Centred features ``[N, D]`` of :func:`model_inputs` (what a frozen-encoder attacker trains on)."""
+    x = model_inputs(encoder, images, batch)
+    with torch.inference_mode():
+        f = torch.cat([encoder.features(x[i : i + batch]) for i in range(0, len(x), batch)])
+    return (f - encoder.reference_mean.to(f) if encoder.reference_mean.numel() else f).cpu()
 
 
 def protected_sets(

@@ -48,7 +48,8 @@ def markdown(res: dict, command: str = "") -> str:
     ]
     if command:
         lines += ["Made by:", "", "```", command, "```", ""]
-    lines += _goal_lines(res) + _run_table(res) + _strength_table(res) + _ratio_table(res) + _pp_table(res)
+    lines += _goal_lines(res) + _run_table(res) + _strength_table(res) + _learner_table(res)
+    lines += _ratio_table(res) + _pp_table(res)
     lines += [
         "![leakage against protection ratio and strength](leakage.png)",
         "",
@@ -78,6 +79,11 @@ def _goal_lines(res: dict) -> list[str]:
     for key, v in g["transfer"].items():
         out.append(
             f"| transfer (not optimised against) | {key} | {_pct(v['clean_acc'])} | {_pct(v['protected_acc'])} | "
+            f"≤ {_pct(v['needed'])} | {_met(v['met'])} |"
+        )
+    for key, v in g.get("learners", {}).items():
+        out.append(
+            f"| learner that adapts (goal 4) | {key} | {_pct(v['clean_acc'])} | {_pct(v['protected_acc'])} | "
             f"≤ {_pct(v['needed'])} | {_met(v['met'])} |"
         )
     for key, v in g["postprocess"].items():
@@ -134,6 +140,33 @@ def _strength_table(res: dict) -> list[str]:
     return out + [""]
 
 
+def _learner_table(res: dict) -> list[str]:
+    rows = _rows(res, "learner")
+    if not rows:
+        return []
+    cfg = res["config"]
+    out = [
+        "## Learners that adapt",
+        "",
+        f"Trained on the shared photos of the main run ({rows[0]['run']}) or on the clean ones, asked about the clean "
+        "questions. `finetune`: the attacker's encoder fine-tuned end to end, every layer, with a linear head on the "
+        f"affiliation ({cfg['finetune_draws']} draws; batch-norm statistics frozen, mirror augmentation). `vlm`: a "
+        "miniature vision-language model (the frozen encoder's embedding as 4 prefix tokens, a 2-layer causal "
+        'transformer decoder) trained on the captions "<name> works at <place>" and answering by greedy decoding; '
+        f"`vlm place` scores the place (the affiliation, chance {_pct(res['chance'])}), `vlm name` the person "
+        f"(chance {_pct(1 / cfg['people'])}).",
+        "",
+        "| attacker encoder | learner | white box | chance | clean-trained | protected-trained |",
+        "|---|---|---|---|---|---|",
+    ]
+    for r in rows:
+        out.append(
+            f"| {r['attacker']} | {r['learner']} | {'yes' if r['white_box'] else 'no'} | {_pct(r['chance'])} | "
+            f"{_pct(r['clean_acc'])} | {_pct(r['protected_acc'])} |"
+        )
+    return out + [""]
+
+
 def _ratio_table(res: dict) -> list[str]:
     rows = _rows(res, "ratio")
     ratios = sorted({r["ratio"] for r in rows})
@@ -171,7 +204,7 @@ def _leakage_figure(res: dict, path: Path) -> Path:
     plt = pyplot()
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(10, 4))
     order = ["low", "default", "strong"]
-    for key in dict.fromkeys((r["attacker"], r["head"]) for r in res["rows"]):
+    for key in dict.fromkeys((r["attacker"], r["head"]) for r in _rows(res, "ratio")):
         label = f"{key[0]} / {HEAD_NAMES[key[1]]}"
         pts = sorted((r["ratio"], r["protected_acc"]) for r in _rows(res, "ratio") if (r["attacker"], r["head"]) == key)
         ax1.plot([100 * x for x, _ in pts], [100 * y for _, y in pts], marker="o", label=label)

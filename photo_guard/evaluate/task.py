@@ -37,6 +37,10 @@ class EvalConfig:
     targets: tuple[Target, ...] = ("antithetical",)  # other DP2-VL targets compared at default strength
     one_by_one: bool = True  # also protect every photo on its own, as the hosts do (goal 5)
     adaptive_photos: int = 40  # the adaptive attacker's own photos (0: no adaptive attacker)
+    learners: tuple[str, ...] = ("finetune", "vlm")  # learners that adapt (goal 4), on the main run
+    finetune_draws: int = 2  # affiliation draws for the (costly) end-to-end fine-tuning
+    finetune_epochs: int = 10
+    vlm_steps: int = 300  # the mini VLM's training steps (full batch)
     device: str = "cpu"
 
     def protect_runs(self) -> dict[str, ProtectRun]:

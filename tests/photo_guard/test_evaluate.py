@@ -12,6 +12,9 @@ from PIL import Image
 
 from photo_guard.cli import cli
 from photo_guard.evaluate import EvalConfig, goals, leakage, postprocess, run_evaluation, sample_task, train_head
+from photo_guard.evaluate.finetune import finetune_leakage
+from photo_guard.evaluate.mini_vlm import vlm_leakage
+from photo_guard.evaluate.protection import model_inputs
 from photo_guard.evaluate.report import write_report
 
 
@@ -41,6 +44,8 @@ def tiny_config(**kw):
         strengths=("default",),
         ratios=(0.0, 1.0),
         postprocess=("jpeg75",),
+        finetune_epochs=2,
+        vlm_steps=30,
     )
     return EvalConfig(**{**base, **kw})
 
@@ -76,6 +81,30 @@ def test_heads_learn_separable_features_and_not_noise():
         assert leakage(noise, ids, q, ids, draws, 2, kind)[0] < 0.9
     with pytest.raises(ValueError, match="unknown head"):
         train_head(x, ids, 4, "forest")
+
+
+def test_mini_vlm_learns_names_and_places_from_separable_features_and_not_from_noise():
+    g = torch.Generator().manual_seed(0)
+    centres = torch.randn(4, 16, generator=g)
+    ids = torch.arange(4).repeat_interleave(3)
+    x = centres[ids] + 0.05 * torch.randn(12, 16, generator=g)
+    q = centres[ids] + 0.05 * torch.randn(12, 16, generator=g)
+    draws = [[0, 1, 0, 1]]
+    assert vlm_leakage(x, ids, q, ids, draws, people=4, places=2) == (1.0, 1.0)
+    place, name = vlm_leakage(torch.randn(12, 16, generator=g), ids, q, ids, draws, people=4, places=2)
+    assert name < 0.75  # nothing to learn the person from: it names someone, rarely the right one
+
+
+def test_finetuning_trains_every_layer_of_a_copy(tmp_path, tiny_encoder):
+    data = make_identities(tmp_path / "data", people=4, photos=4)
+    photos = [np.asarray(Image.open(f), dtype=np.float32) for d in sorted(data.iterdir()) for f in sorted(d.iterdir())]
+    images = [torch.from_numpy(p / 255).permute(2, 0, 1) for p in photos]
+    x = model_inputs(tiny_encoder, images)
+    ids = torch.arange(4).repeat_interleave(4)
+    before = [p.clone() for p in tiny_encoder.parameters()]
+    acc = finetune_leakage(tiny_encoder, x[::2], ids[::2], x[1::2], ids[1::2], [[0, 1, 0, 1]], 2, epochs=15)
+    assert acc >= 0.75  # identities' colour patterns: the fine-tuned encoder carries them to the other photos
+    assert all(torch.equal(a, b) for a, b in zip(before, tiny_encoder.parameters()))  # the attacker's own copy
 
 
 def test_postprocess_changes_pixels_and_size():
@@ -122,6 +151,16 @@ def test_goals_judge_each_rule():
             "clean_acc": 0.8,
             "protected_acc": 0.3,
         },
+        {
+            "experiment": "learner",
+            "learner": "finetune",
+            "run": "tiny+tiny2@default",
+            "attacker": "a",
+            "white_box": True,
+            "chance": 0.1,
+            "clean_acc": 0.9,
+            "protected_acc": 0.55,
+        },
     ]
     g = goals(rows, cfg)
     assert g["white_box"]["a/linear"]["met"]  # 15 % is within 10 points of chance (10 %)
@@ -129,6 +168,7 @@ def test_goals_judge_each_rule():
     assert not g["transfer"]["a/linear vs tiny@default"]["met"]  # needed <= 50 %
     assert g["postprocess"]["a/linear jpeg75"]["protection"] == pytest.approx(0.75)
     assert g["postprocess"]["a/linear jpeg75"]["met"] is False  # 75 -> 50 points: lost 25
+    assert g["learners"]["a/finetune"]["needed"] == pytest.approx(0.5) and not g["learners"]["a/finetune"]["met"]
 
 
 def test_run_evaluation_end_to_end_resumes_and_reports(tmp_path, tiny_encoder):
@@ -144,8 +184,11 @@ def test_run_evaluation_end_to_end_resumes_and_reports(tmp_path, tiny_encoder):
         "tiny+tiny2@default/one-by-one",
     }
     assert all(r["seconds_per_photo"] > 0 and r["psnr"] > 30 for r in res["runs"].values())
-    # per attacker x head: 5 protection runs + the adaptive attacker + 2 ratios + 1 post-processing
-    assert len(res["rows"]) == 2 * 2 * 9
+    # per attacker x head: 5 protection runs + the adaptive attacker + 2 ratios + 1 post-processing; per attacker:
+    # the fine-tuned encoder and the mini VLM's place and name
+    assert len(res["rows"]) == 2 * 2 * 9 + 2 * 3
+    learners = {(r["attacker"], r["learner"]) for r in res["rows"] if r["experiment"] == "learner"}
+    assert learners == {(a, x) for a in ("tiny", "tiny2") for x in ("finetune", "vlm place", "vlm name")}
     assert {k for k in res["goals"]["white_box"] if "adaptive" in k} == {
         f"{a}/{h} (adaptive attacker)" for a in ("tiny", "tiny2") for h in ("linear", "mlp")
     }
@@ -164,6 +207,7 @@ def test_run_evaluation_end_to_end_resumes_and_reports(tmp_path, tiny_encoder):
     assert json.loads(paths[0].read_text())["rows"] == res["rows"]
     md = paths[1].read_text()
     assert "## Goals" in md and "photo-guard evaluate --data X" in md and "tiny2@default" in md
+    assert "## Learners that adapt" in md and "| tiny2 | vlm place | yes |" in md
     assert Image.open(paths[2]).size[0] > 500 and Image.open(paths[3]).size[0] > 300
 
 
@@ -191,6 +235,8 @@ def test_cli_evaluate(tmp_path, tiny_encoder):
         "tiny",
         "--adaptive-photos",
         "0",
+        "--learners",
+        "",
         "--json",
         str(tmp_path / "out.json"),
     ]
