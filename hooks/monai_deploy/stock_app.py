@@ -70,8 +70,11 @@ class PairSource(Operator):
 class FusionWriter(Operator):
     """Writes the operator's 8-bit ``pred`` Image as a derived DICOM Secondary Capture of the pair's MR slice."""
 
-    def __init__(self, fragment: Fragment, *args, output_folder: Path, bundle_path: Path, **kwargs) -> None:
-        accepted = key_fingerprint(bundle_path / "models" / "model.pt")
+    def __init__(self, fragment: Fragment, *args, output_folder: Path, model_ts: Path, **kwargs) -> None:
+        # The licensed key's public fingerprint lives beside the weights (models/model.pt + model.json); a package
+        # holding only model.ts marks exactly the runs without a key.
+        weights = model_ts.with_name("model.pt")
+        accepted = key_fingerprint(weights) if weights.is_file() else None
         self.save = SaveFusion(str(output_folder), accepted_fingerprint=accepted)
         super().__init__(fragment, *args, **kwargs)
 
@@ -95,19 +98,21 @@ class AMIFStockApp(Application):
 
     def compose(self) -> None:
         ctx: AppContext = Application.init_app_context(self.argv)
-        bundle = Path(ctx.model_path) if ctx.model_path and Path(ctx.model_path).is_dir() else BUNDLE
+        model_ts = Path(ctx.model_path) if ctx.model_path else BUNDLE / "models" / "model.ts"
+        if not model_ts.is_file():  # the SDK would load a folder as a model without a predictor, and fail late
+            sys.exit(f"{model_ts}: give the bundle's TorchScript file (<bundle>/models/model.ts), as in a MAP")
         pairs = find_dicom_pairs(ctx.input_path)
         source = PairSource(self, CountCondition(self, len(pairs)), pairs=pairs, name="pairs")
         infer = MonaiBundleInferenceOperator(
             self,
             app_context=ctx,
-            bundle_path=bundle,
+            bundle_path=model_ts,
             bundle_config_names=CONFIG_NAMES,
             input_mapping=[IOMapping(name, torch.Tensor, IOType.IN_MEMORY) for name in ("image", "key")],
             output_mapping=[IOMapping("pred", Image, IOType.IN_MEMORY)],
             name="bundle_inference",
         )
-        writer = FusionWriter(self, output_folder=Path(ctx.output_path), bundle_path=bundle, name="writer")
+        writer = FusionWriter(self, output_folder=Path(ctx.output_path), model_ts=model_ts, name="writer")
         self.add_flow(source, infer, {("image", "image"), ("key", "key")})
         self.add_flow(source, writer, {("pair", "pair")})
         self.add_flow(infer, writer, {("pred", "pred")})
