@@ -19,14 +19,13 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
-from guard_core import ops
 from guard_core.atomic import atomic_output, clean_stale_temps
 from guard_core.device import resolve
 
 from .encoders import build_encoder
 from .errors import PhotoGuardError
 from .owner_state import keyed_digest
-from .photo_io import SUPPORTED_SUFFIXES, PhotoError, codec_round_trip, is_lossy, read_photo, sha256_file, write_photo
+from .photo_io import SUPPORTED_SUFFIXES, PhotoError, codec_change_255, is_lossy, read_photo, sha256_file, write_photo
 from .protect import ProtectConfig, clean_view, measure, protect_set
 
 __all__ = ["MANIFEST_NAME", "Source", "BatchReport", "collect_photos", "protect_files", "Manifest"]
@@ -283,8 +282,7 @@ def _protect_chunk(
             # perturbation is fine detail the quantiser rounds): what an independent encode of the protected pixels
             # changes is recorded and allowed beside the budget. A write that went wrong still shows: the file must
             # decode to that encode, within the budget of the original.
-            as_8bit = ops.from_uint8(ops.to_uint8(protected))
-            floor = float((codec_round_trip(photo, protected) - as_8bit).abs().max() * 255)
+            floor = codec_change_255(photo, protected)
             st = {**st, "lossy": True, "codec_floor_linf_255": floor}
             budget += floor
         if st["linf_255"] > budget:

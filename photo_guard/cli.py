@@ -90,7 +90,7 @@ def protect(paths, out_dir, in_place, no_backup, strength, encoders, steps, stri
 def verify(protected, original, encoders) -> None:
     """Measure a protected photo against its original: budget, PSNR, SSIM, per-encoder embedding shift."""
     from .encoders import build_encoder
-    from .photo_io import codec_round_trip, is_lossy, read_photo
+    from .photo_io import codec_change_255, is_lossy, read_photo
     from .protect import STRENGTHS, measure
 
     source, shared = read_photo(original), read_photo(protected)
@@ -104,7 +104,7 @@ def verify(protected, original, encoders) -> None:
     click.echo(f"Largest change of any pixel: {stats['linf_255']:.1f}/255 (protection budgets: {budgets} /255).")
     if is_lossy(shared):
         # What the codec alone does: the original saved the same way, compared with itself.
-        floor = float((codec_round_trip(shared, a) - a).abs().max() * 255)
+        floor = codec_change_255(shared, a)
         click.echo(
             f"This is a {shared.format} file: saving the untouched original the same way already changes "
             f"pixels by up to {floor:.1f}/255, so part of that change is the format's own compression, not "
