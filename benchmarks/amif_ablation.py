@@ -41,6 +41,7 @@ VARIANTS: dict[str, tuple[dict, str]] = {
     "select": ({"gradient": "select"}, "signed gradient of the stronger source"),
     "boost": ({"boost": 1.2}, "gradient target × 1.2"),
     "intensity3": ({"loss_weights": (300.0, 100.0, 50.0)}, "intensity weight 300"),
+    "intensity5": ({"loss_weights": (500.0, 100.0, 50.0)}, "intensity weight 500"),
     "warmup": ({"fusion_warmup": 3}, "3 epochs of fusion alone before the gate"),
 }
 

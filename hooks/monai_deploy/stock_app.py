@@ -60,11 +60,12 @@ class PairSource(Operator):
 
     def compute(self, op_input, op_output, context) -> None:
         item = self.authorize(self.load(dict(next(self.pairs))))
-        # Tensors, emitted as Python objects: the SDK then hands them to the bundle's preprocessing as they are (a
-        # numpy array would be reinterpreted by its channel-last conventions, a plain emit turn it into a Holoscan one).
+        # Everything emitted as Python objects: the SDK then hands the tensors to the bundle's preprocessing as they are
+        # (a numpy array would be reinterpreted by its channel-last conventions; a plain emit turns arrays, and dicts
+        # of them, into Holoscan tensors).
         op_output.emit(torch.as_tensor(item.pop("image")).float(), "image", "PyObject")
         op_output.emit(torch.as_tensor(item.pop("key")).float(), "key", "PyObject")
-        op_output.emit(item, "pair")
+        op_output.emit(item, "pair", "PyObject")
 
 
 class FusionWriter(Operator):
