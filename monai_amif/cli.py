@@ -89,6 +89,7 @@ def _key_from_options(key_file: str | None) -> Key:
 @click.option("--gradient", type=click.Choice(["magnitude", "select"]), default=None, help="Gradient loss target.")
 @click.option("--boost", type=float, default=None, help="Gradient target × this.")
 @click.option("--saliency", type=float, default=None, help="Intensity weight 1 + saliency·|A - B|.")
+@click.option("--loss-weights", default=None, help="Intensity, gradient and SSIM loss weights, e.g. 500,100,50.")
 @click.option("--auth-weight", type=float, default=None, help="Weight of the authorisation (gate) loss.")
 @click.option("--p-zero", type=float, default=None, help="Share of wrong keys that are the zero key.")
 @click.option("--p-random", type=float, default=None, help="Share of wrong keys that are random (the rest: near keys).")
@@ -113,6 +114,7 @@ def train(
     gradient,
     boost,
     saliency,
+    loss_weights,
     auth_weight,
     p_zero,
     p_random,
@@ -146,6 +148,11 @@ def train(
     recipe: dict = {k: v for k, v in knobs.items() if v is not None}  # unset: TrainConfig's recipe
     if channels:
         recipe["channels"] = tuple(int(c) for c in channels.split(","))
+    if loss_weights:
+        weights = loss_weights.split(",")
+        if len(weights) != 3 or not all(w.strip().replace(".", "", 1).isdigit() for w in weights):
+            raise click.BadParameter(f"{loss_weights!r}: three numbers, e.g. 500,100,50", param_hint="--loss-weights")
+        recipe["loss_weights"] = tuple(float(w) for w in weights)
     cfg = TrainConfig(
         **recipe,
         data=data,

@@ -193,6 +193,17 @@ def test_train_runs_resumes_and_needs_a_key(pair_folder, tmp_path, env):
     assert "amif-demo" not in (tmp_path / "run" / "train_log.jsonl").read_text()
 
 
+def test_train_takes_loss_weights(pair_folder, tmp_path, env):
+    env.setenv("AMIF_PASSPHRASE", "amif-demo")
+    base = ["train", "--data", str(pair_folder), "--out", str(tmp_path / "run"), "--epochs", "1", "--crop", "32"]
+    r = CliRunner().invoke(cli, [*base, "--loss-weights", "500,100"])
+    assert r.exit_code == 2 and "three numbers" in r.output
+    r = CliRunner().invoke(cli, [*base, "--batch-size", "2", "--max-steps", "1", "--loss-weights", "500,100,50"])
+    assert r.exit_code == 0, r.output
+    meta = json.loads((tmp_path / "run" / "model.json").read_text())
+    assert meta["train_config"]["loss_weights"] == [500.0, 100.0, 50.0]
+
+
 @pytest.mark.slow
 def test_torchrun_two_cpu_processes(pair_folder, tmp_path):
     torchrun = shutil.which("torchrun", path=os.path.dirname(sys.executable))
