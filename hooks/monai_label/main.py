@@ -16,6 +16,7 @@ from __future__ import annotations
 import os
 import sys
 import tempfile
+from functools import cached_property
 from pathlib import Path
 
 try:
@@ -41,9 +42,15 @@ class AMIFFusionInfer(InferTask):
     def is_valid(self) -> bool:
         return (self.bundle / "models" / "model.pt").is_file()
 
+    @cached_property
+    def accepted_fingerprint(self) -> str | None:
+        """The public fingerprint of the key the shipped weights accept (read once, not per request)."""
+        from monai_amif.loading import key_fingerprint
+
+        return key_fingerprint(self.bundle / "models" / "model.pt")
+
     def __call__(self, request):
         from monai_amif.data import pair_name
-        from monai_amif.loading import key_fingerprint
         from monai_amif.transforms import AuthorizeKey
 
         mri, func = Path(request["image"]), Path(request["func"])
@@ -51,7 +58,7 @@ class AMIFFusionInfer(InferTask):
         pair = {"mri": str(mri), "func": str(func), "task": "fused", "name": pair_name(mri)}
         (path,) = run_bundle([pair], out, self.bundle)
         # As the bundle's writer decides it (DICOM BurnedInAnnotation): only the key's public fingerprint is compared.
-        marked = AuthorizeKey().resolve().fingerprint() != key_fingerprint(self.bundle / "models" / "model.pt")
+        marked = AuthorizeKey().resolve().fingerprint() != self.accepted_fingerprint
         return str(path), {"marked": marked}
 
 

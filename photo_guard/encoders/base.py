@@ -60,7 +60,10 @@ class Encoder(nn.Module):
     def forward(self, images: Tensor, align: Tensor | None = None) -> Tensor:
         return self.features(self.preprocess(images, align))
 
+    def centred(self, features: Tensor) -> Tensor:
+        """Raw :meth:`features` ``[B, D]`` minus the reference mean (unchanged where none is shipped)."""
+        return features - self.reference_mean.to(features) if self.reference_mean.numel() else features
+
     def embed(self, images: Tensor, align: Tensor | None = None) -> Tensor:
         """Centred features ``[B, D]`` (raw features minus the reference mean)."""
-        f = self(images, align)
-        return f - self.reference_mean.to(f) if self.reference_mean.numel() else f
+        return self.centred(self(images, align))

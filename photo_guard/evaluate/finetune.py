@@ -30,7 +30,6 @@ def _finetune(
     model = copy.deepcopy(encoder).eval()  # eval: frozen batch-norm statistics; the weights still train
     for p in model.parameters():
         p.requires_grad_(True)
-    mean = model.reference_mean if model.reference_mean.numel() else torch.zeros(())
     with torch.no_grad():
         dim = model.features(x[:1]).shape[1]
     head = nn.Linear(dim, classes)
@@ -40,7 +39,7 @@ def _finetune(
         for i in range(0, len(x), batch):
             idx = order[i : i + batch]
             xb = torch.where(torch.rand(len(idx), 1, 1, 1) < 0.5, x[idx], x[idx].flip(-1))  # mirror augmentation
-            logits = head(F.normalize(model.features(xb) - mean, dim=1))
+            logits = head(F.normalize(model.centred(model.features(xb)), dim=1))
             loss = F.cross_entropy(logits, labels[idx])
             opt.zero_grad(set_to_none=True)
             loss.backward()
@@ -50,9 +49,8 @@ def _finetune(
 
 @torch.no_grad()
 def _accuracy(model: Encoder, head: nn.Linear, x: Tensor, labels: Tensor, batch: int = 50) -> float:
-    mean = model.reference_mean if model.reference_mean.numel() else torch.zeros(())
     feats = torch.cat([model.features(x[i : i + batch]) for i in range(0, len(x), batch)])
-    pred = head(F.normalize(feats - mean, dim=1))
+    pred = head(F.normalize(model.centred(feats), dim=1))
     return float((pred.argmax(1) == labels).float().mean())
 
 

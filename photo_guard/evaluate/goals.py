@@ -16,7 +16,10 @@ def goals(rows: list[dict], cfg: EvalConfig) -> dict:
     chance, main = 1 / cfg.labels, ProtectRun(cfg.ensemble).name
     out: dict[str, dict] = {"white_box": {}, "transfer": {}, "postprocess": {}, "learners": {}}
     for r in rows:
-        key = f"{r['attacker']}/{r.get('head', r.get('learner'))}"
+        if r["experiment"] == "learner":
+            out["learners"][f"{r['attacker']}/{r['learner']}"] = _halfway(r, r["chance"])
+            continue
+        key = f"{r['attacker']}/{r['head']}"
         if r["experiment"] in ("target", "arrival", "adaptive") or (
             r["experiment"] == "strength" and r["strength"] == "default"
         ):
@@ -30,22 +33,7 @@ def goals(rows: list[dict], cfg: EvalConfig) -> dict:
                 "inverted_met": abs(r["protected_inverted_acc"] - chance) <= 0.10,
             }
         elif r["experiment"] == "ensemble" and not r["white_box"]:
-            halfway = r["clean_acc"] - (r["clean_acc"] - chance) / 2
-            out["transfer"][f"{key} vs {r['run']}"] = {
-                "protected_acc": r["protected_acc"],
-                "clean_acc": r["clean_acc"],
-                "needed": halfway,
-                "met": r["protected_acc"] <= halfway,
-            }
-    for r in rows:
-        if r["experiment"] == "learner":
-            halfway = r["clean_acc"] - (r["clean_acc"] - r["chance"]) / 2
-            out["learners"][f"{r['attacker']}/{r['learner']}"] = {
-                "protected_acc": r["protected_acc"],
-                "clean_acc": r["clean_acc"],
-                "needed": halfway,
-                "met": r["protected_acc"] <= halfway,
-            }
+            out["transfer"][f"{key} vs {r['run']}"] = _halfway(r, chance)
     protection = {
         f"{r['attacker']}/{r['head']}": r["clean_acc"] - r["protected_acc"]
         for r in rows
@@ -61,3 +49,14 @@ def goals(rows: list[dict], cfg: EvalConfig) -> dict:
                 "met": protection[key] - kept <= 0.10,
             }
     return out
+
+
+def _halfway(row: dict, chance: float) -> dict:
+    """Leakage at least halfway down from the clean-trained baseline to ``chance``."""
+    needed = row["clean_acc"] - (row["clean_acc"] - chance) / 2
+    return {
+        "protected_acc": row["protected_acc"],
+        "clean_acc": row["clean_acc"],
+        "needed": needed,
+        "met": row["protected_acc"] <= needed,
+    }

@@ -20,6 +20,7 @@ __all__ = ["MiniVLM", "caption_tokens", "vlm_leakage"]
 
 #: Token ids: these four words, then one token per person's name, then one per place (affiliation).
 _SPECIAL = ("<bos>", "<eos>", "works", "at")
+_NAME0 = len(_SPECIAL)  # the first name token
 
 
 class MiniVLM(nn.Module):
@@ -53,10 +54,10 @@ class MiniVLM(nn.Module):
 
 
 def caption_tokens(identity: Tensor, place: Tensor, people: int) -> Tensor:
-    """``[B, 6]``: <bos> NAME works at PLACE <eos>; names are tokens ``4 .. 4+people``, places follow them."""
+    """``[B, 6]``: <bos> NAME works at PLACE <eos>; names are the tokens after the four words, places follow them."""
     n = len(identity)
     col = lambda v: torch.full((n,), v, dtype=torch.long)  # noqa: E731
-    return torch.stack([col(0), 4 + identity, col(2), col(3), 4 + people + place, col(1)], 1)
+    return torch.stack([col(0), _NAME0 + identity, col(2), col(3), _NAME0 + people + place, col(1)], 1)
 
 
 def _train(feats: Tensor, captions: Tensor, vocab: int, seed: int, steps: int = 300) -> MiniVLM:
@@ -85,7 +86,7 @@ def vlm_leakage(
 ) -> tuple[float, float]:
     """Mean over the affiliation draws of (place accuracy, name accuracy) on the clean questions, for a mini VLM
     trained on captions of the frozen-encoder features ``train_x [N, D]``; ``*_id``: each row's identity index."""
-    vocab = len(_SPECIAL) + people + places
+    vocab = _NAME0 + people + places
     tx, qx = F.normalize(train_x.float(), dim=1), F.normalize(query_x.float(), dim=1)
     place_acc: list[float] = []
     name_acc: list[float] = []
@@ -93,6 +94,6 @@ def vlm_leakage(
         lab = torch.as_tensor(draw)
         model = _train(tx, caption_tokens(train_id, lab[train_id], people), vocab, seed=k, steps=steps)
         answer = model.generate(qx, steps=4)  # NAME works at PLACE
-        name_acc.append(float((answer[:, 0] == 4 + query_id).float().mean()))
-        place_acc.append(float((answer[:, 3] == 4 + people + lab[query_id]).float().mean()))
+        name_acc.append(float((answer[:, 0] == _NAME0 + query_id).float().mean()))
+        place_acc.append(float((answer[:, 3] == _NAME0 + people + lab[query_id]).float().mean()))
     return statistics.mean(place_acc), statistics.mean(name_acc)

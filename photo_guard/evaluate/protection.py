@@ -49,7 +49,7 @@ def embed_images(encoder: Encoder, images: ImageSet, batch: int = 32) -> Tensor:
     x = model_inputs(encoder, images, batch)
     with torch.inference_mode():
         f = torch.cat([encoder.features(x[i : i + batch]) for i in range(0, len(x), batch)])
-    return (f - encoder.reference_mean.to(f) if encoder.reference_mean.numel() else f).cpu()
+    return encoder.centred(f).cpu()
 
 
 def protected_sets(
