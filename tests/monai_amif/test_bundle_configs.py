@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import http.server
+import json
 import os
 import shutil
 import subprocess
@@ -20,6 +21,7 @@ from monai_amif.packaging import BundleError, pack_bundle
 
 REPO = Path(__file__).resolve().parents[2]
 BUNDLE = REPO / "bundles" / "amif_fusion"
+VERSION = json.loads((BUNDLE / "configs" / "metadata.json").read_text())["version"]
 
 
 def _monai_bundle(args, cwd=BUNDLE, passphrase="", launcher=(sys.executable,), timeout=600):
@@ -132,7 +134,7 @@ def test_evaluate_config_prints_the_metric_table(pair_folder):
 def test_pack_bundle_is_versioned_complete_and_reproducible(tmp_path):
     a = pack_bundle(BUNDLE, tmp_path / "a")
     b = pack_bundle(BUNDLE, tmp_path / "b")
-    assert a.name == "amif_fusion_v0.3.1.zip" and a.read_bytes() == b.read_bytes()
+    assert a.name == f"amif_fusion_v{VERSION}.zip" and a.read_bytes() == b.read_bytes()
     names = zipfile.ZipFile(a).namelist()
     for needed in (
         "configs/metadata.json",
@@ -178,7 +180,7 @@ def test_pack_serve_download_and_run_gives_the_source_trees_output(tmp_path, sam
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
-        url = f"http://127.0.0.1:{server.server_address[1]}/amif_fusion_v0.3.1.zip"
+        url = f"http://127.0.0.1:{server.server_address[1]}/amif_fusion_v{VERSION}.zip"
         _monai_bundle(
             ["download", "--name", "amif_fusion", "--url", url, "--bundle_dir", str(tmp_path / "bundles")], cwd=tmp_path
         )

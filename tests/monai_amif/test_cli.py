@@ -198,10 +198,10 @@ def test_train_takes_loss_weights(pair_folder, tmp_path, env):
     base = ["train", "--data", str(pair_folder), "--out", str(tmp_path / "run"), "--epochs", "1", "--crop", "32"]
     r = CliRunner().invoke(cli, [*base, "--loss-weights", "500,100"])
     assert r.exit_code == 2 and "three numbers" in r.output
-    r = CliRunner().invoke(cli, [*base, "--batch-size", "2", "--max-steps", "1", "--loss-weights", "500,100,50"])
+    r = CliRunner().invoke(cli, [*base, "--batch-size", "2", "--max-steps", "1", "--loss-weights", "300,100,50"])
     assert r.exit_code == 0, r.output
     meta = json.loads((tmp_path / "run" / "model.json").read_text())
-    assert meta["train_config"]["loss_weights"] == [500.0, 100.0, 50.0]
+    assert meta["train_config"]["loss_weights"] == [300.0, 100.0, 50.0]  # not the default (500)
 
 
 @pytest.mark.slow
