@@ -24,7 +24,8 @@ from guard_core.device import resolve
 
 from .encoders import build_encoder
 from .errors import PhotoGuardError
-from .owner_state import keyed_digest
+from .owner_state import keyed_digest, state_dir
+from .people import PEOPLE_FILE, people_memory
 from .photo_io import SUPPORTED_SUFFIXES, PhotoError, codec_change_255, is_lossy, read_photo, sha256_file, write_photo
 from .protect import ProtectConfig, clean_view, measure, protect_set
 
@@ -248,7 +249,12 @@ def _protect_chunk(
     device = resolve(config.device)
     # The clean photos' working copies, face alignments and embeddings serve the protection and the re-check.
     view = clean_view([p.pixels for p in photos], [e.to(device) for e in encoders], config.work_size, device)
-    results = protect_set([p.pixels for p in photos], config, encoders=encoders, measure_result=False, view=view)
+    people = people_memory(encoders, state_dir() / PEOPLE_FILE) if config.people else None
+    results = protect_set(
+        [p.pixels for p in photos], config, encoders=encoders, people=people, measure_result=False, view=view
+    )
+    if people is not None:
+        people.save()
     written = []
     for job, photo, result in zip(jobs, photos, results):
         rel = job.dest.relative_to(job.root).as_posix()

@@ -42,7 +42,16 @@ def _rank_world() -> tuple[int, int]:
 @click.option("--strip-gps", is_flag=True, help="Drop GPS position from EXIF (other EXIF is kept).")
 @click.option("--device", default="auto", show_default=True)
 @click.option("--set-size", default=16, show_default=True, help="Photos optimised together.")
-def protect(paths, out_dir, in_place, no_backup, strength, encoders, steps, strip_gps, device, set_size) -> None:
+@click.option(
+    "--people/--no-people",
+    default=True,
+    show_default=True,
+    help="Remember the people in your photos across runs (private state, never shared), so photos protected one at "
+    "a time move as a set would.",
+)
+def protect(
+    paths, out_dir, in_place, no_backup, strength, encoders, steps, strip_gps, device, set_size, people
+) -> None:
     """Protect photos (files or folders) as one owner's set. Exit code = number of photos that failed."""
     from tqdm import tqdm
 
@@ -55,7 +64,11 @@ def protect(paths, out_dir, in_place, no_backup, strength, encoders, steps, stri
     rank, world = _rank_world()
     files = files[rank::world]  # under torchrun each process takes its share
     cfg = ProtectConfig(
-        strength=strength, steps=steps, encoders=tuple(e for e in encoders.split(",") if e), device=device
+        strength=strength,
+        steps=steps,
+        encoders=tuple(e for e in encoders.split(",") if e),
+        device=device,
+        people=people,
     )
     bar = tqdm(total=len(files), unit="photo", disable=rank != 0 or not files)
     report = protect_files(

@@ -2,7 +2,8 @@
 
 For a set of photos of one person and an ensemble of encoders ``f_e``:
 
-1. clean centred embeddings ``z = f_e(x) - μ_e``; the set's centroid ``c_e = normalise(mean(normalise(z)))``;
+1. clean centred embeddings ``z = f_e(x) - μ_e``; each photo's person centroid ``c_e = normalise(mean(normalise(z)))``
+   over the set, or over every photo of that person the owner has protected (:mod:`photo_guard.people`);
 2. a target ``t_e``: the owner's anchor (default: a fixed direction drawn from the owner secret, see
    :func:`photo_guard.owner_state.anchor_direction`), ``-c_e`` (antithetical: DP2-VL's original target) or
    ``-normalise(z_i)`` per photo;
@@ -22,7 +23,7 @@ budget is shaped by local texture so smooth skin and sky get less of it (imperce
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Literal
 
 import torch
@@ -37,7 +38,8 @@ from . import registry
 from .encoders import DEFAULT_ENCODERS, Encoder, build_encoder
 from .errors import PhotoGuardError
 from .faces import face_alignments
-from .owner_state import anchor_direction
+from .owner_state import anchor_direction, photo_seed
+from .people import PeopleMemory
 
 __all__ = [
     "STRENGTHS",
@@ -72,6 +74,7 @@ class ProtectConfig:
     method: Literal["sign", "adam"] = "adam"
     momentum: float = 0.0
     chunk: int = 8
+    people: bool = True  # remember the people seen across calls (photo_guard.people), in the owner's private state
     seed: int = 0
     device: str = "auto"
 
@@ -138,6 +141,7 @@ def protect_set(
     encoders: Sequence[Encoder] | None = None,
     anchor: dict[str, Tensor] | None = None,
     owner: bytes | None = None,
+    people: PeopleMemory | None = None,
     progress=None,
     measure_result: bool = True,
     view: CleanView | None = None,
@@ -151,6 +155,8 @@ def protect_set(
         anchor: for ``target="anchor"``, the target embedding per encoder name (default: the owner's anchors).
         owner: the secret the default anchors are drawn from (default: this machine's owner secret; the evaluation
             simulates many owners).
+        people: the owner's :class:`~photo_guard.people.PeopleMemory`: each photo is pushed away from its person's
+            centroid over every call so far (default: from the whole set's centroid, this call's photos only).
         progress: optional callable ``(step, loss)`` per PGD step.
         measure_result: fill each result's ``stats`` with :func:`measure` (callers that measure the written files
             instead pass False).
@@ -164,24 +170,24 @@ def protect_set(
     # Each photo gets a working copy at its own aspect ratio; photos sharing a working shape are optimised together.
     view = view or clean_view(images, encs, cfg.work_size, device)
     works, groups, aligns, clean = view.works, view.groups, view.aligns, view.embeddings
-    centroid = {n: _unit(_unit(z).mean(0)) for n, z in clean.items()}  # the whole set's centroid
+    if people is not None:
+        centroid = people.assign(clean)  # [N, D]: each photo's person, across calls
+    else:
+        centroid = {n: _unit(_unit(z).mean(0)).expand_as(z) for n, z in clean.items()}  # the whole set's
     target = _targets(cfg.target, clean, centroid, anchor, owner, device)
 
     eps = cfg.eps
     transforms = registry.transforms(cfg.transforms) if cfg.eot_samples else []
     objective = registry.objective(cfg.objective)
     step = eps / 4 if cfg.method == "adam" else 2.5 * eps / max(1, cfg.steps)
-    pgd = PGD(
-        PGDConfig(
-            eps=eps,
-            steps=cfg.steps,
-            step_size=step,
-            method=cfg.method,
-            momentum=cfg.momentum,
-            eot_samples=max(1, cfg.eot_samples),
-            seed=cfg.seed,
-        ),
-        transforms,
+    pgd_config = PGDConfig(
+        eps=eps,
+        steps=cfg.steps,
+        step_size=step,
+        method=cfg.method,
+        momentum=cfg.momentum,
+        eot_samples=max(1, cfg.eot_samples),
+        seed=cfg.seed,
     )
     deltas: dict[int, Tensor] = {}
     for idx in groups.values():
@@ -189,11 +195,13 @@ def protect_set(
             x = torch.stack([works[i] for i in chunk])
             align = torch.stack([aligns[i] for i in chunk])
             tgt = {n: t[chunk] for n, t in target.items()}
+            cen = {n: c[chunk] for n, c in centroid.items()}
 
-            def loss_fn(adv: Tensor, align=align, tgt=tgt, x=x) -> Tensor:
-                return objective(adv, x, encs, align, centroid, tgt, cfg.quality_weight)
+            def loss_fn(adv: Tensor, align=align, tgt=tgt, cen=cen, x=x) -> Tensor:
+                return objective(adv, x, encs, align, cen, tgt, cfg.quality_weight)
 
             budget = perceptual_budget(x, eps) if cfg.perceptual else None
+            pgd = PGD(replace(pgd_config, seed=photo_seed(x, cfg.seed, owner)), transforms)  # draws differ per photo
             delta = pgd.perturb(x, loss_fn, eps=budget, callback=progress).delta
             deltas.update({i: delta[j] for j, i in enumerate(chunk)})
 
@@ -219,15 +227,14 @@ def dp2vl_loss(
     target: dict[str, Tensor],
     quality_weight: float = 0.0,
 ) -> Tensor:
-    """Per-photo DP2-VL loss ``[B]``: ``Σ_e cos(z_e, c_e) - cos(z_e, t_e)`` plus ``quality_weight · (1 - SSIM)`` to the
+    """Per-photo DP2-VL loss ``[B]``: ``Σ_e cos(z_e, c_e) - cos(z_e, t_e)`` (``centroid`` and ``target`` ``[B, D]``
+    per encoder: each photo's own) plus ``quality_weight · (1 - SSIM)`` to the
     clean photo (which keeps the change where the eye does not look for it)."""
     total = quality_weight * (1 - ops.ssim(adv, clean, 1.0)) if quality_weight else adv.new_zeros(adv.shape[0])
     for e in encoders:
         z = e.embed(adv, align if e.face else None)
         total = (
-            total
-            + F.cosine_similarity(z, centroid[e.name][None], dim=-1)
-            - F.cosine_similarity(z, target[e.name], dim=-1)
+            total + F.cosine_similarity(z, centroid[e.name], dim=-1) - F.cosine_similarity(z, target[e.name], dim=-1)
         )
     return total
 
@@ -294,7 +301,7 @@ def _targets(
     device: torch.device,
 ) -> dict[str, Tensor]:
     if kind == "antithetical":
-        return {n: (-c).expand_as(clean[n]) for n, c in centroid.items()}
+        return {n: -c for n, c in centroid.items()}
     if kind == "per-photo":
         return {n: -_unit(z) for n, z in clean.items()}
     if kind == "anchor":

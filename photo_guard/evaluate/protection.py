@@ -14,6 +14,7 @@ from guard_core.atomic import atomic_output
 
 from ..encoders import Encoder
 from ..faces import face_alignments
+from ..people import people_memory
 from ..photo_io import load_rgb
 from ..protect import ProtectConfig, protect_set
 from .postprocess import to_pil
@@ -80,12 +81,13 @@ def protected_sets(
             out.append([load_rgb(f) for f in files])
             continue
         t0 = time.perf_counter()
-        owner = f"{cfg.seed}:{name}".encode()  # each identity is its own owner, with its own anchor
+        owner = f"{cfg.seed}:{name}".encode()  # each identity is its own owner, with its own anchor and memory
+        people = people_memory(encs, None)
         batches = [images] if run.arrival == "set" else [[x] for x in images]  # one call per photo: the hosts' way
         prot = [
             r.pixels
             for batch in batches
-            for r in protect_set(batch, pcfg, encoders=encs, owner=owner, measure_result=False)
+            for r in protect_set(batch, pcfg, encoders=encs, owner=owner, people=people, measure_result=False)
         ]
         seconds += time.perf_counter() - t0
         done += len(images)
