@@ -194,3 +194,18 @@ def test_each_photo_gets_its_own_reproducible_draws():
     a, b = _photos(2)
     assert photo_seed(a) == photo_seed(a.clone())  # a rerun protects a photo the same way
     assert len({photo_seed(a), photo_seed(b), photo_seed(a, seed=1), photo_seed(a, secret=b"another owner")}) == 4
+
+
+def test_the_push_from_the_person_stops_at_orthogonal(tiny_encoder):
+    from photo_guard.protect import dp2vl_loss
+
+    x = _photos(2)
+    x = torch.stack(x)
+    align = torch.zeros(2, 2, 3)
+    u = F.normalize(tiny_encoder.embed(x), dim=-1)
+    target = {"tiny": torch.roll(u, 1, dims=-1)}
+    toward = -F.cosine_similarity(tiny_encoder.embed(x), target["tiny"], dim=-1)
+    at_person = dp2vl_loss(x, x, [tiny_encoder], align, {"tiny": u}, target)
+    past_mirror = dp2vl_loss(x, x, [tiny_encoder], align, {"tiny": -u}, target)
+    assert torch.allclose(at_person, toward + 1, atol=1e-5)  # still on the person: pushed away
+    assert torch.allclose(past_mirror, toward, atol=1e-5)  # already opposite the person: no reward for going further

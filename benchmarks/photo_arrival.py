@@ -1,0 +1,87 @@
+"""Photos protected one at a time against the same photos protected as a set (issue 14, goal 5), quickly.
+
+    python benchmarks/photo_arrival.py --mode memory --out runs/arrival [--threads 1]
+
+The evaluation's task (20 LFW identities, 5 shared photos each, 10 affiliations, 5 draws, ``photo-guard evaluate``'s
+defaults) with only the frozen-feature heads, so one way of arriving costs minutes, not the full report's hour. Modes:
+``set`` (each identity's photos in one call), ``one`` (one call per photo, no people memory: the photo is pushed from
+its own embedding), ``memory`` (one call per photo with the owner's people memory: what the hosts do by default).
+Protected photos are kept
+under ``--out/<mode>`` and reused. Prints the leakage (and the least-likely-class attacker's) per encoder and head.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import torch
+
+from photo_guard.encoders import build_encoder
+from photo_guard.evaluate.heads import leakage
+from photo_guard.evaluate.postprocess import to_pil
+from photo_guard.evaluate.protection import embed_images
+from photo_guard.evaluate.task import EvalConfig, sample_task
+from photo_guard.people import people_memory
+from photo_guard.photo_io import load_rgb
+from photo_guard.protect import ProtectConfig, protect_set
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--data", type=Path, default=Path("../shared/data/lfw10"))
+    p.add_argument("--mode", choices=["set", "one", "memory"], default="memory")
+    p.add_argument("--out", type=Path, default=Path("runs/arrival"))
+    p.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
+    args = p.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+
+    cfg = EvalConfig()
+    task = sample_task(args.data, cfg)
+    encs = [build_encoder(n) for n in cfg.ensemble]
+    pcfg = ProtectConfig(steps=cfg.steps, encoders=cfg.ensemble, seed=cfg.seed, device="cpu")
+    clean = [[load_rgb(f) for f in fs] for fs in task.train_files]
+    prot = [
+        _protect(images, name, args.mode, pcfg, encs, args.out / args.mode)
+        for images, name in zip(clean, task.identities)
+    ]
+
+    queries = [load_rgb(f) for fs in task.query_files for f in fs]
+    qid = _ids([len(q) for q in task.query_files])
+    tid = _ids([len(s) for s in prot])
+    print(f"| attacker | head | clean-trained | {args.mode}: standard | {args.mode}: least likely class |")
+    print("|---|---|---|---|---|")
+    for enc in (e for e in encs if e.name in cfg.attackers):
+        qf = embed_images(enc, queries)
+        feats = {k: embed_images(enc, [x for s in sets for x in s]) for k, sets in (("clean", clean), ("prot", prot))}
+        for head in cfg.heads:
+            base, _ = leakage(feats["clean"], tid, qf, qid, task.affiliations, cfg.labels, head)
+            acc, inv = leakage(feats["prot"], tid, qf, qid, task.affiliations, cfg.labels, head)
+            print(f"| {enc.name} | {head} | {100 * base:.0f} % | {100 * acc:.0f} % | {100 * inv:.0f} % |")
+
+
+def _protect(images, name, mode, pcfg, encs, folder: Path) -> list[torch.Tensor]:
+    files = [folder / name / f"{i}.png" for i in range(len(images))]
+    if not all(f.exists() for f in files):
+        owner = f"{pcfg.seed}:{name}".encode()  # each identity its own owner, as in the evaluation
+        people = people_memory(encs, None) if mode == "memory" else None
+        batches = [images] if mode == "set" else [[x] for x in images]
+        out = [
+            r.pixels
+            for b in batches
+            for r in protect_set(b, pcfg, encs, owner=owner, people=people, measure_result=False)
+        ]
+        for f, x in zip(files, out):
+            f.parent.mkdir(parents=True, exist_ok=True)
+            to_pil(x).save(f)
+    return [load_rgb(f) for f in files]
+
+
+def _ids(sizes: list[int]) -> torch.Tensor:
+    """Each row's identity index, for ``sizes[i]`` rows of identity ``i``."""
+    return torch.repeat_interleave(torch.arange(len(sizes)), torch.tensor(sizes))
+
+
+if __name__ == "__main__":
+    main()
