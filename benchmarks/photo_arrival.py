@@ -1,13 +1,13 @@
 """Photos protected one at a time against the same photos protected as a set (issue 14, goal 5), quickly.
 
-    python benchmarks/photo_arrival.py --mode memory --out runs/arrival [--threads 1]
+    python benchmarks/photo_arrival.py --mode memory --out runs/arrival [--steps 10] [--threads 1]
 
 The evaluation's task (20 LFW identities, 5 shared photos each, 10 affiliations, 5 draws, ``photo-guard evaluate``'s
 defaults) with only the frozen-feature heads, so one way of arriving costs minutes, not the full report's hour. Modes:
 ``set`` (each identity's photos in one call), ``one`` (one call per photo, no people memory: the photo is pushed from
 its own embedding), ``memory`` (one call per photo with the owner's people memory: what the hosts do by default).
-Protected photos are kept
-under ``--out/<mode>`` and reused. Prints the leakage (and the least-likely-class attacker's) per encoder and head.
+Protected photos are kept under ``--out/<mode>_steps<steps>`` and reused. Prints the leakage (and the least-likely-class
+attacker's) per encoder and head.
 """
 
 from __future__ import annotations
@@ -32,18 +32,19 @@ def main() -> None:
     p.add_argument("--data", type=Path, default=Path("../shared/data/lfw10"))
     p.add_argument("--mode", choices=["set", "one", "memory"], default="memory")
     p.add_argument("--out", type=Path, default=Path("runs/arrival"))
+    p.add_argument("--steps", type=int, default=EvalConfig.steps, help="PGD steps (the evaluation's default: 10)")
     p.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
     args = p.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
 
-    cfg = EvalConfig()
+    cfg = EvalConfig(steps=args.steps)
     task = sample_task(args.data, cfg)
     encs = [build_encoder(n) for n in cfg.ensemble]
     pcfg = ProtectConfig(steps=cfg.steps, encoders=cfg.ensemble, seed=cfg.seed, device="cpu")
     clean = [[load_rgb(f) for f in fs] for fs in task.train_files]
     prot = [
-        _protect(images, name, args.mode, pcfg, encs, args.out / args.mode)
+        _protect(images, name, args.mode, pcfg, encs, args.out / f"{args.mode}_steps{args.steps}")
         for images, name in zip(clean, task.identities)
     ]
 

@@ -57,7 +57,7 @@ class TrainConfig:
     weight_decay: float = 1e-4
     auth_weight: float = 100.0
     degrade_sigma: float = 3.0
-    loss_weights: tuple[float, float, float] = (500.0, 100.0, 50.0)  # intensity, gradient, SSIM (docs/amif.md: the intensity ablation)
+    loss_weights: tuple[float, float, float] = (500.0, 100.0, 50.0)  # intensity, gradient, SSIM (docs/amif.md)
     saliency: float = 0.0  # intensity weight 1 + saliency·|A - B| (see FusionLoss)
     gradient: str = "magnitude"  # or "select": the stronger source's signed Sobel gradients
     boost: float = 1.0  # gradient target = boost × the sources' strongest gradient

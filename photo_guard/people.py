@@ -5,7 +5,8 @@ DP2-VL pushes each photo away from its person's centroid. Protected together, a 
 coherent: the one-by-one run kept 72-78 % of the affiliations where the set kept 37-42 % (issue 14, goal 5). This
 memory keeps, per person it has seen, the running sum of the unit clean embeddings under each encoder, and gives each
 new photo its person's centroid (the photo included). "Same person" is decided by the face-identity encoder's cosine
-to the stored centroids; a photo that matches nobody starts a new person.
+to the stored centroids; a photo that matches nobody starts a new person. With it (and draws seeded per photo), the
+one-by-one run keeps 47-51 % (docs/photo_guard.md).
 
 It holds face embeddings, which are biometric: it lives only in the owner's private state folder (``people.pt``,
 mode 0600, beside the owner secret; :func:`photo_guard.owner_state.state_dir`), never in a folder meant to be
@@ -55,11 +56,12 @@ class PeopleMemory:
     @classmethod
     def load(cls, path: Path, match: str, threshold: float = SAME_PERSON_COS) -> PeopleMemory:
         """The memory stored at ``path`` (an empty one when there is no file yet)."""
-        memory = cls(match, Path(path), threshold)
-        if not memory.path.exists():
+        path = Path(path)
+        memory = cls(match, path, threshold)
+        if not path.exists():
             return memory
         try:
-            state = torch.load(memory.path, map_location="cpu", weights_only=True)
+            state = torch.load(path, map_location="cpu", weights_only=True)
             sums, counts = state["sums"], state["counts"]
             if not all(isinstance(t, Tensor) for t in [*sums.values(), *counts.values()]):
                 raise TypeError("not tensors")
