@@ -38,7 +38,7 @@ def _rank_world() -> tuple[int, int]:
 @click.option(
     "--encoders", default="sface,efficientnet_lite0", show_default=True, help="Comma-separated encoder ensemble."
 )
-@click.option("--steps", default=10, show_default=True)
+@click.option("--steps", default=20, show_default=True)
 @click.option("--strip-gps", is_flag=True, help="Drop GPS position from EXIF (other EXIF is kept).")
 @click.option("--device", default="auto", show_default=True)
 @click.option("--set-size", default=16, show_default=True, help="Photos optimised together.")
@@ -183,7 +183,7 @@ def watch(inbox, outbox, strength, encoders, settle, device) -> None:
 @click.option("--queries", default=10, show_default=True, help="Clean question photos per identity, at most.")
 @click.option("--labels", default=10, show_default=True, help="Number of affiliation classes.")
 @click.option("--draws", default=5, show_default=True, help="Independent affiliation draws averaged.")
-@click.option("--steps", default=10, show_default=True)
+@click.option("--steps", default=20, show_default=True)
 @click.option("--encoders", default="sface,efficientnet_lite0", show_default=True, help="Ensemble protected against.")
 @click.option("--attackers", default="sface,efficientnet_lite0", show_default=True, help="Encoders the attacker uses.")
 @click.option(

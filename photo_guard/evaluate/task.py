@@ -26,7 +26,7 @@ class EvalConfig:
     queries: int = 10
     labels: int = 10
     draws: int = 5
-    steps: int = 10
+    steps: int = 20
     seed: int = 0
     attackers: tuple[str, ...] = ("sface", "efficientnet_lite0")
     heads: tuple[str, ...] = ("linear", "mlp")
