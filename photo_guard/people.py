@@ -6,7 +6,7 @@ coherent: the one-by-one run kept 72-78 % of the affiliations where the set kept
 memory keeps, per person it has seen, the running sum of the unit clean embeddings under each encoder, and gives each
 new photo its person's centroid (the photo included). "Same person" is decided by the face-identity encoder's cosine
 to the stored centroids; a photo that matches nobody starts a new person. With it (and draws seeded per photo), the
-one-by-one run keeps 47-51 % (docs/photo_guard.md).
+one-by-one run keeps 47-51 % at 10 steps, 16-19 % at 20 (docs/photo_guard.md).
 
 It holds face embeddings, which are biometric: it lives only in the owner's private state folder (``people.pt``,
 mode 0600, beside the owner secret; :func:`photo_guard.owner_state.state_dir`), never in a folder meant to be
