@@ -25,7 +25,7 @@ from guard_core.device import resolve
 from .encoders import build_encoder
 from .errors import PhotoGuardError
 from .owner_state import keyed_digest, state_dir
-from .people import PEOPLE_FILE, people_memory
+from .people import PEOPLE_FILE, PeopleMemory, people_memory
 from .photo_io import SUPPORTED_SUFFIXES, PhotoError, codec_change_255, is_lossy, read_photo, sha256_file, write_photo
 from .protect import ProtectConfig, clean_view, measure, protect_set
 
@@ -218,9 +218,21 @@ def protect_files(
         for folder in {Path(out_dir, *s.rel.parts[:-1]) for s in sources}:
             clean_stale_temps(folder)
     jobs = _plan(sources, out_dir, in_place, params, manifests, report)
+    # Read once per batch, saved after every chunk (a crash keeps what the finished chunks taught it).
+    encoders = [build_encoder(n) for n in config.encoders]
+    people = people_memory(encoders, state_dir() / PEOPLE_FILE) if config.people and jobs else None
     for start in range(0, len(jobs), set_size):
         _protect_chunk(
-            jobs[start : start + set_size], config, params, manifests, report, strip_gps, in_place, backup, on_photo
+            jobs[start : start + set_size],
+            config,
+            params,
+            manifests,
+            report,
+            strip_gps,
+            in_place,
+            backup,
+            on_photo,
+            people,
         )
     return report
 
@@ -235,6 +247,7 @@ def _protect_chunk(
     in_place: bool,
     backup: bool,
     on_photo: Callable[[Path], None] | None,
+    people: PeopleMemory | None,
 ) -> None:
     jobs, photos = [], []
     for job in chunk:
@@ -249,7 +262,6 @@ def _protect_chunk(
     device = resolve(config.device)
     # The clean photos' working copies, face alignments and embeddings serve the protection and the re-check.
     view = clean_view([p.pixels for p in photos], [e.to(device) for e in encoders], config.work_size, device)
-    people = people_memory(encoders, state_dir() / PEOPLE_FILE) if config.people else None
     results = protect_set(
         [p.pixels for p in photos], config, encoders=encoders, people=people, measure_result=False, view=view
     )
