@@ -1,13 +1,16 @@
 """Photos protected one at a time against the same photos protected as a set (issue 14, goal 5), quickly.
 
-    python benchmarks/photo_arrival.py --mode memory --out runs/arrival [--steps 10] [--threads 1]
+    python benchmarks/photo_arrival.py --mode memory --out runs/arrival [--steps 20] [--threads 1]
+        [--set transforms=RandomJPEG,RandomResize --set delta_scale=0.5 --tag name] [--post jpeg75,resize0.5]
 
 The evaluation's task (20 LFW identities, 5 shared photos each, 10 affiliations, 5 draws, ``photo-guard evaluate``'s
 defaults) with only the frozen-feature heads, so one way of arriving costs minutes, not the full report's hour. Modes:
 ``set`` (each identity's photos in one call), ``one`` (one call per photo, no people memory: the photo is pushed from
 its own embedding), ``memory`` (one call per photo with the owner's people memory: what the hosts do by default).
-Protected photos are kept under ``--out/<mode>_steps<steps>`` and reused. Prints the leakage (and the least-likely-class
-attacker's) per encoder and head.
+``--set`` overrides a :class:`~photo_guard.protect.ProtectConfig` field (the ablations in docs/photo_guard.md);
+protected photos are kept under ``--out/<mode>_steps<steps>[_<tag>]`` and reused. Prints the leakage (and the
+least-likely-class attacker's) per encoder and head, then the protection left after each ``--post`` processing
+(clean-trained minus protected-trained leakage, both sets processed alike, as in the evaluation).
 """
 
 from __future__ import annotations
@@ -17,9 +20,10 @@ from pathlib import Path
 
 import torch
 
+from guard_core import quality
 from photo_guard.encoders import build_encoder
 from photo_guard.evaluate.heads import leakage
-from photo_guard.evaluate.postprocess import to_pil
+from photo_guard.evaluate.postprocess import postprocess_sets, to_pil
 from photo_guard.evaluate.protection import embed_images
 from photo_guard.evaluate.task import EvalConfig, sample_task
 from photo_guard.people import people_memory
@@ -34,6 +38,9 @@ def main() -> None:
     p.add_argument("--out", type=Path, default=Path("runs/arrival"))
     p.add_argument("--steps", type=int, default=EvalConfig.steps, help="PGD steps (the evaluation's default: 10)")
     p.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
+    p.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE", help="a ProtectConfig override")
+    p.add_argument("--tag", default="", help="names the folder of photos protected with --set")
+    p.add_argument("--post", default="jpeg75,resize0.5", help="post-processings to measure (comma-separated)")
     args = p.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -41,12 +48,13 @@ def main() -> None:
     cfg = EvalConfig(steps=args.steps)
     task = sample_task(args.data, cfg)
     encs = [build_encoder(n) for n in cfg.ensemble]
-    pcfg = ProtectConfig(steps=cfg.steps, encoders=cfg.ensemble, seed=cfg.seed, device="cpu")
+    pcfg = ProtectConfig(steps=cfg.steps, encoders=cfg.ensemble, seed=cfg.seed, device="cpu", **_overrides(args.set))
     clean = [[load_rgb(f) for f in fs] for fs in task.train_files]
-    prot = [
-        _protect(images, name, args.mode, pcfg, encs, args.out / f"{args.mode}_steps{args.steps}")
-        for images, name in zip(clean, task.identities)
-    ]
+    folder = args.out / (f"{args.mode}_steps{args.steps}" + (f"_{args.tag}" if args.tag else ""))
+    prot = [_protect(images, name, args.mode, pcfg, encs, folder) for images, name in zip(clean, task.identities)]
+    pairs = [(x, y) for cs, ps in zip(clean, prot) for x, y in zip(cs, ps)]
+    a, b = torch.stack([x for x, _ in pairs]), torch.stack([y for _, y in pairs])
+    print(f"PSNR {float(quality.psnr(a, b, 1.0).mean()):.2f} dB, SSIM {float(quality.ssim(a, b, 1.0).mean()):.4f}")
 
     queries = [load_rgb(f) for fs in task.query_files for f in fs]
     qid = _ids([len(q) for q in task.query_files])
@@ -60,6 +68,40 @@ def main() -> None:
             base, _ = leakage(feats["clean"], tid, qf, qid, task.affiliations, cfg.labels, head)
             acc, inv = leakage(feats["prot"], tid, qf, qid, task.affiliations, cfg.labels, head)
             print(f"| {enc.name} | {head} | {100 * base:.0f} % | {100 * acc:.0f} % | {100 * inv:.0f} % |")
+    posts = [n for n in args.post.split(",") if n]
+    if posts:
+        print("\n| attacker | head | " + " | ".join(f"protection after {n}" for n in posts) + " |")
+        print("|---|---|" + "---|" * len(posts))
+    for enc in (e for e in encs if posts and e.name in cfg.attackers):
+        qf = embed_images(enc, queries)
+        feats = {n: [_embed_sets(enc, postprocess_sets(sets, n)) for sets in (clean, prot)] for n in posts}
+        for head in cfg.heads:
+            cells = []
+            for fc, fp in feats.values():
+                base, _ = leakage(fc, tid, qf, qid, task.affiliations, cfg.labels, head)
+                acc, _ = leakage(fp, tid, qf, qid, task.affiliations, cfg.labels, head)
+                cells.append(f"{100 * (base - acc):.0f} points ({100 * base:.0f} % -> {100 * acc:.0f} %)")
+            print(f"| {enc.name} | {head} | " + " | ".join(cells) + " |")
+
+
+def _embed_sets(enc, sets: list[list[torch.Tensor]]) -> torch.Tensor:
+    return embed_images(enc, [x for s in sets for x in s])
+
+
+def _overrides(items: list[str]) -> dict:
+    """``FIELD=VALUE`` pairs as ProtectConfig keyword arguments, typed by the field's default (a list for tuples)."""
+    defaults = ProtectConfig()
+    out: dict = {}
+    for item in items:
+        key, _, value = item.partition("=")
+        current = getattr(defaults, key)
+        if isinstance(current, tuple) or (current is None and key == "transforms"):
+            out[key] = tuple(v for v in value.split(",") if v)
+        elif isinstance(current, bool):
+            out[key] = value.lower() in ("1", "true", "yes")
+        else:
+            out[key] = type(current)(value)
+    return out
 
 
 def _protect(images, name, mode, pcfg, encs, folder: Path) -> list[torch.Tensor]:

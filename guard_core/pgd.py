@@ -39,6 +39,8 @@ class PGDConfig:
         momentum: MI-FGSM decay on the L1-normalised gradient (0 disables; sign steps only).
         eot_samples: transform draws averaged per step (each draw applies one transform chosen at random).
         seed: seeds the random start and the transform draws; ``None`` uses torch's global generator.
+        scale: δ lives on a grid ``scale`` times the image's size and is upsampled bilinearly (1: every pixel free).
+            A coarser δ is a low-frequency perturbation, which down-scaling and JPEG keep.
     """
 
     eps: float = 8 / 255
@@ -49,6 +51,7 @@ class PGDConfig:
     momentum: float = 0.0
     eot_samples: int = 1
     seed: int | None = 0
+    scale: float = 1.0
 
     def __post_init__(self) -> None:
         if not 0 <= self.eps <= 1:
@@ -57,6 +60,8 @@ class PGDConfig:
             raise ValueError("steps must be >= 0 and eot_samples >= 1")
         if self.method not in ("sign", "adam"):
             raise ValueError(f"method must be 'sign' or 'adam', got {self.method!r}")
+        if not 0 < self.scale <= 1:
+            raise ValueError(f"scale must lie in (0, 1], got {self.scale}")
 
     @property
     def alpha(self) -> float:
@@ -132,22 +137,46 @@ class PGD:
         budget = torch.full_like(images, cfg.eps) if eps is None else eps.to(images).clamp(0, cfg.eps).expand_as(images)
         lo, hi = torch.maximum(-budget, -images), torch.minimum(budget, 1 - images)
         gen = torch.Generator().manual_seed(cfg.seed) if cfg.seed is not None else None
+        grid = _Grid(images.shape, cfg.scale)
+        # On a coarse grid δ keeps to the pooled budget; the full-resolution bounds hold after upsampling.
+        c_lo, c_hi = (lo, hi) if grid.identity else (-grid.down(budget), grid.down(budget))
 
-        delta = torch.zeros_like(images)
+        delta = torch.zeros_like(c_hi)
         if cfg.random_start:
-            delta = (torch.rand(images.shape, generator=gen) * 2 - 1).to(images) * budget
-        delta = torch.clamp(delta, lo, hi).requires_grad_(True)
+            delta = (torch.rand(c_hi.shape, generator=gen) * 2 - 1).to(images) * grid.down(budget)
+        delta = torch.clamp(delta, c_lo, c_hi).requires_grad_(True)
         stepper = _Stepper([delta], cfg.method, cfg.alpha, cfg.momentum)
         losses: list[float] = []
         for step in range(cfg.steps):
-            loss = _eot_loss(loss_fn, images + delta, self.transforms, cfg.eot_samples, gen)
+            full = delta if grid.identity else torch.clamp(grid.up(delta), lo, hi)
+            loss = _eot_loss(loss_fn, images + full, self.transforms, cfg.eot_samples, gen)
             stepper.step(loss)
             with torch.no_grad():
-                delta.copy_(torch.clamp(delta, lo, hi))
+                delta.copy_(torch.clamp(delta, c_lo, c_hi))
             losses.append(float(loss.detach()) / images.shape[0])
             if callback is not None:
                 callback(step, losses[-1])
+        if not grid.identity:
+            with torch.no_grad():
+                delta = torch.clamp(grid.up(delta), lo, hi)
         return PGDResult(delta.detach(), losses)
+
+
+class _Grid:
+    """The coarse grid δ is optimised on (``scale < 1``) and the way to and from full resolution."""
+
+    def __init__(self, shape: torch.Size, scale: float) -> None:
+        self.full = (shape[-2], shape[-1])
+        self.size = (max(1, round(shape[-2] * scale)), max(1, round(shape[-1] * scale)))
+        self.identity = self.size == self.full
+
+    def down(self, x: Tensor) -> Tensor:
+        return x if self.identity else torch.nn.functional.adaptive_avg_pool2d(x, self.size)
+
+    def up(self, x: Tensor) -> Tensor:
+        if self.identity:
+            return x
+        return torch.nn.functional.interpolate(x, self.full, mode="bilinear", align_corners=False)
 
 
 def _l1_normalise(g: Tensor) -> Tensor:

@@ -24,7 +24,10 @@ class Encoder(nn.Module):
     """Base of every encoder photo_guard optimises against or evaluates with.
 
     Subclasses set ``name``, ``input_size`` (H, W the model sees) and ``face`` (True for face-identity models, which
-    see an aligned face crop), and implement :meth:`preprocess` and :meth:`features`.
+    see an aligned face crop), and implement :meth:`preprocess` and :meth:`features`. ``away_stop``: the cosine to the
+    person's centroid at which protection stops pushing a photo away from its person (0: orthogonal); an encoder
+    whose embeddings move easily sets it above 0, so the photos do not land past orthogonal, where a head reads the
+    person back as its least likely class.
 
     ``embed`` returns features centred by a *reference mean* shipped with the package (the mean embedding of a diverse
     photo set): pooled ReLU features are never negative, so without centring the antithetical target ``-c`` would be
@@ -34,6 +37,7 @@ class Encoder(nn.Module):
     name: str = "encoder"
     input_size: tuple[int, int] = (224, 224)
     face: bool = False
+    away_stop: float = 0.0
 
     def __init__(self) -> None:
         super().__init__()

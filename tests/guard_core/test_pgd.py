@@ -84,3 +84,25 @@ def test_config_validation():
         PGDConfig(eps=2)
     with pytest.raises(ValueError):
         PGDConfig(method="lbfgs")
+
+
+def test_coarse_grid_gives_a_smooth_perturbation_within_the_budget():
+    x = torch.rand(2, 3, 32, 32, generator=torch.Generator().manual_seed(4))
+    target = torch.rand_like(x)
+    eps = 8 / 255
+    mask = torch.full((2, 1, 32, 32), eps)
+    mask[..., :8] = 2 / 255
+    fine = PGD(PGDConfig(eps=eps, steps=10, step_size=eps / 4)).perturb(x, _target_loss(target), eps=mask)
+    coarse = PGD(PGDConfig(eps=eps, steps=10, step_size=eps / 4, scale=0.25)).perturb(x, _target_loss(target), eps=mask)
+    for r in (fine, coarse):
+        assert r.delta[..., :8].abs().max() <= 2 / 255 and r.delta.abs().max() <= eps
+        assert r.apply(x).min() >= 0 and r.apply(x).max() <= 1
+
+    # the coarse δ has little energy between neighbouring pixels (a low-frequency perturbation)
+    def roughness(d):
+        return (d[..., 1:] - d[..., :-1]).abs().mean() / d.abs().mean()
+
+    assert roughness(coarse.delta) < 0.5 * roughness(fine.delta)
+    assert _target_loss(target)(coarse.apply(x)).mean() < _target_loss(target)(x).mean()
+    with pytest.raises(ValueError, match="scale"):
+        PGDConfig(scale=0)
