@@ -63,10 +63,10 @@ def main() -> None:
     print("|---|---|---|---|---|")
     for enc in (e for e in encs if e.name in cfg.attackers):
         qf = embed_images(enc, queries)
-        feats = {k: embed_images(enc, [x for s in sets for x in s]) for k, sets in (("clean", clean), ("prot", prot))}
+        fc, fp = _embed_sets(enc, clean), _embed_sets(enc, prot)
         for head in cfg.heads:
-            base, _ = leakage(feats["clean"], tid, qf, qid, task.affiliations, cfg.labels, head)
-            acc, inv = leakage(feats["prot"], tid, qf, qid, task.affiliations, cfg.labels, head)
+            base, _ = leakage(fc, tid, qf, qid, task.affiliations, cfg.labels, head)
+            acc, inv = leakage(fp, tid, qf, qid, task.affiliations, cfg.labels, head)
             print(f"| {enc.name} | {head} | {100 * base:.0f} % | {100 * acc:.0f} % | {100 * inv:.0f} % |")
     posts = [n for n in args.post.split(",") if n]
     if posts:
@@ -74,10 +74,13 @@ def main() -> None:
         print("|---|---|" + "---|" * len(posts))
     for enc in (e for e in encs if posts and e.name in cfg.attackers):
         qf = embed_images(enc, queries)
-        feats = {n: [_embed_sets(enc, postprocess_sets(sets, n)) for sets in (clean, prot)] for n in posts}
+        post = {
+            n: (_embed_sets(enc, postprocess_sets(clean, n)), _embed_sets(enc, postprocess_sets(prot, n)))
+            for n in posts
+        }
         for head in cfg.heads:
             cells = []
-            for fc, fp in feats.values():
+            for fc, fp in post.values():
                 base, _ = leakage(fc, tid, qf, qid, task.affiliations, cfg.labels, head)
                 acc, _ = leakage(fp, tid, qf, qid, task.affiliations, cfg.labels, head)
                 cells.append(f"{100 * (base - acc):.0f} points ({100 * base:.0f} % -> {100 * acc:.0f} %)")
