@@ -196,7 +196,7 @@ def test_each_photo_gets_its_own_reproducible_draws():
     assert len({photo_seed(a), photo_seed(b), photo_seed(a, seed=1), photo_seed(a, secret=b"another owner")}) == 4
 
 
-def test_the_push_from_the_person_stops_at_orthogonal(tiny_encoder):
+def test_the_push_from_the_person_stops_at_orthogonal_or_at_the_encoders_away_stop(tiny_encoder):
     from photo_guard.protect import dp2vl_loss
 
     x = _photos(2)
@@ -209,3 +209,8 @@ def test_the_push_from_the_person_stops_at_orthogonal(tiny_encoder):
     past_mirror = dp2vl_loss(x, x, [tiny_encoder], align, {"tiny": -u}, target)
     assert torch.allclose(at_person, toward + 1, atol=1e-5)  # still on the person: pushed away
     assert torch.allclose(past_mirror, toward, atol=1e-5)  # already opposite the person: no reward for going further
+    # an encoder that moves easily stops before orthogonal: below its away_stop the push from the person is spent
+    tiny_encoder.away_stop = 0.5
+    at_person_stopped = dp2vl_loss(x, x, [tiny_encoder], align, {"tiny": u}, target)
+    assert torch.allclose(at_person_stopped, toward + 0.5, atol=1e-5)
+    assert torch.allclose(dp2vl_loss(x, x, [tiny_encoder], align, {"tiny": -u}, target), toward, atol=1e-5)
