@@ -23,12 +23,11 @@ import torch
 from guard_core import quality
 from photo_guard.encoders import build_encoder
 from photo_guard.evaluate.heads import leakage
-from photo_guard.evaluate.postprocess import postprocess_sets, to_pil
-from photo_guard.evaluate.protection import embed_images
-from photo_guard.evaluate.task import EvalConfig, sample_task
-from photo_guard.people import people_memory
+from photo_guard.evaluate.postprocess import postprocess_sets
+from photo_guard.evaluate.protection import embed_images, protected_sets
+from photo_guard.evaluate.task import EvalConfig, ProtectRun, sample_task
 from photo_guard.photo_io import load_rgb
-from photo_guard.protect import ProtectConfig, protect_set
+from photo_guard.protect import ProtectConfig
 
 
 def main() -> None:
@@ -36,7 +35,7 @@ def main() -> None:
     p.add_argument("--data", type=Path, default=Path("../shared/data/lfw10"))
     p.add_argument("--mode", choices=["set", "one", "memory"], default="memory")
     p.add_argument("--out", type=Path, default=Path("runs/arrival"))
-    p.add_argument("--steps", type=int, default=EvalConfig.steps, help="PGD steps (the evaluation's default: 10)")
+    p.add_argument("--steps", type=int, default=EvalConfig.steps, help="PGD steps (default: the evaluation's)")
     p.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
     p.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE", help="a ProtectConfig override")
     p.add_argument("--tag", default="", help="names the folder of photos protected with --set")
@@ -51,7 +50,9 @@ def main() -> None:
     pcfg = ProtectConfig(steps=cfg.steps, encoders=cfg.ensemble, seed=cfg.seed, device="cpu", **_overrides(args.set))
     clean = [[load_rgb(f) for f in fs] for fs in task.train_files]
     folder = args.out / (f"{args.mode}_steps{args.steps}" + (f"_{args.tag}" if args.tag else ""))
-    prot = [_protect(images, name, args.mode, pcfg, encs, folder) for images, name in zip(clean, task.identities)]
+    run = ProtectRun(cfg.ensemble, arrival="set" if args.mode == "set" else "one")
+    by_name = {e.name: e for e in encs}
+    prot, _ = protected_sets(clean, task.identities, run, cfg, by_name, folder, pcfg, memory=args.mode == "memory")
     pairs = [(x, y) for cs, ps in zip(clean, prot) for x, y in zip(cs, ps)]
     a, b = torch.stack([x for x, _ in pairs]), torch.stack([y for _, y in pairs])
     print(f"PSNR {float(quality.psnr(a, b, 1.0).mean()):.2f} dB, SSIM {float(quality.ssim(a, b, 1.0).mean()):.4f}")
@@ -105,23 +106,6 @@ def _overrides(items: list[str]) -> dict:
         else:
             out[key] = type(current)(value)
     return out
-
-
-def _protect(images, name, mode, pcfg, encs, folder: Path) -> list[torch.Tensor]:
-    files = [folder / name / f"{i}.png" for i in range(len(images))]
-    if not all(f.exists() for f in files):
-        owner = f"{pcfg.seed}:{name}".encode()  # each identity its own owner, as in the evaluation
-        people = people_memory(encs, None) if mode == "memory" else None
-        batches = [images] if mode == "set" else [[x] for x in images]
-        out = [
-            r.pixels
-            for b in batches
-            for r in protect_set(b, pcfg, encs, owner=owner, people=people, measure_result=False)
-        ]
-        for f, x in zip(files, out):
-            f.parent.mkdir(parents=True, exist_ok=True)
-            to_pil(x).save(f)
-    return [load_rgb(f) for f in files]
 
 
 def _ids(sizes: list[int]) -> torch.Tensor:

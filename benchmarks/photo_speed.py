@@ -44,14 +44,17 @@ def main() -> None:
     astro = Image.open(Path(skimage.__file__).parent / "data" / "astronaut.png").convert("RGB")
     astro.resize((4000, 3000), Image.Resampling.BICUBIC).save(big, quality=92)
     rows: list[tuple] = []
-    for label, files, steps in (
-        ("1 PGD step, 250x250 face", [face], 1),
-        (f"250x250 face, {args.steps} steps", [face], args.steps),
-        (f"250x250 face, {args.old_steps} steps (the old default)", [face], args.old_steps),
-        (f"5 faces as a set, {args.steps} steps", [face] * 5, args.steps),
-        (f"12 MP JPEG, {args.steps} steps", [big], args.steps),
-    ):
-        cfg = ProtectConfig(steps=steps, device=args.device)
+    default = ProtectConfig().transforms  # None below: EOT over every registered transform (the default until 34f66a2)
+    jobs: list[tuple[str, list[Path], int, tuple[str, ...] | None]] = [
+        ("1 PGD step, 250x250 face", [face], 1, default),
+        (f"250x250 face, {args.steps} steps", [face], args.steps, default),
+        (f"250x250 face, {args.steps} steps, EOT over every transform", [face], args.steps, None),
+        (f"250x250 face, {args.old_steps} steps (the old default)", [face], args.old_steps, default),
+        (f"5 faces as a set, {args.steps} steps", [face] * 5, args.steps, default),
+        (f"12 MP JPEG, {args.steps} steps", [big], args.steps, default),
+    ]
+    for label, files, steps, transforms in jobs:
+        cfg = ProtectConfig(steps=steps, device=args.device, transforms=transforms)
         times = []
         for r in range(args.repeats):
             out = tmp / f"out{r}_{len(rows)}"

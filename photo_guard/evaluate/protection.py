@@ -60,11 +60,16 @@ def protected_sets(
     cfg: EvalConfig,
     encoders: dict[str, Encoder],
     cache: Path | None,
+    config: ProtectConfig | None = None,
+    memory: bool = True,
 ) -> tuple[list[ImageSet], float]:
     """Each identity's set protected (together, or photo by photo for ``run.arrival == "one"``) under that identity's
     own anchor (loaded from ``cache`` when there); returns the sets and the seconds per photo this call spent
-    protecting (0 when everything came from the cache)."""
-    pcfg = ProtectConfig(
+    protecting (0 when everything came from the cache).
+
+    ``config`` replaces the :class:`ProtectConfig` made from ``run`` and ``cfg`` (ablations); ``memory=False`` drops
+    the owner's people memory, so each call pushes its photos from their own centroid."""
+    pcfg = config or ProtectConfig(
         strength=run.strength,
         steps=cfg.steps,
         encoders=run.ensemble,
@@ -82,7 +87,7 @@ def protected_sets(
             continue
         t0 = time.perf_counter()
         owner = f"{cfg.seed}:{name}".encode()  # each identity is its own owner, with its own anchor and memory
-        people = people_memory(encs, None)
+        people = people_memory(encs, None) if memory else None
         batches = [images] if run.arrival == "set" else [[x] for x in images]  # one call per photo: the hosts' way
         prot = [
             r.pixels
