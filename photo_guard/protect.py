@@ -7,9 +7,9 @@ For a set of photos of one person and an ensemble of encoders ``f_e``:
 2. a target ``t_e``: the owner's anchor (default: a fixed direction drawn from the owner secret, see
    :func:`photo_guard.owner_state.anchor_direction`), ``-c_e`` (antithetical: DP2-VL's original target) or
    ``-normalise(z_i)`` per photo;
-3. minimise ``Σ_e [max(cos(f_e(x + δ) - μ_e, c_e), 0) - cos(f_e(x + δ) - μ_e, t_e)]`` under ``|δ| <= ε`` with
-   expectation over sharing transforms (JPEG, resize, blur, crop, flip, face re-alignment), so a model fine-tuned on
-   the set learns features that do not fire on clean photos of the person.
+3. minimise ``Σ_e [max(cos(f_e(x + δ) - μ_e, c_e) - s_e, 0) - cos(f_e(x + δ) - μ_e, t_e)]`` (``s_e``: the encoder's
+   ``away_stop``) under ``|δ| <= ε`` with expectation over what sharing does (JPEG, resize, blur, face re-alignment),
+   so a model fine-tuned on the set learns features that do not fire on clean photos of the person.
 
 Why the anchor is the default: the antithetical target puts each set at the mirror of its own centroid, a fixed
 relation to the identity that a head learns as an anti-label (an attacker answering its least likely class recovered
