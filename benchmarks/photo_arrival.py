@@ -60,32 +60,29 @@ def main() -> None:
     queries = [load_rgb(f) for fs in task.query_files for f in fs]
     qid = _ids([len(q) for q in task.query_files])
     tid = _ids([len(s) for s in prot])
+    posts = [n for n in args.post.split(",") if n]
+    heads_table, post_table = [], []
+    for enc in (e for e in encs if e.name in cfg.attackers):
+        qf = embed_images(enc, queries)  # the clean questions, embedded once per encoder
+        # "" is no processing (postprocess_sets passes the sets through)
+        feats = {n: tuple(_embed_sets(enc, postprocess_sets(sets, n)) for sets in (clean, prot)) for n in ("", *posts)}
+        for head in cfg.heads:
+            scores = {}
+            for n, (fc, fp) in feats.items():
+                base, _ = leakage(fc, tid, qf, qid, task.affiliations, cfg.labels, head)
+                acc, inv = leakage(fp, tid, qf, qid, task.affiliations, cfg.labels, head)
+                scores[n] = (base, acc, inv)
+            base, acc, inv = scores.pop("")
+            heads_table.append(f"| {enc.name} | {head} | {100 * base:.0f} % | {100 * acc:.0f} % | {100 * inv:.0f} % |")
+            cells = [f"{100 * (b - a):.0f} points ({100 * b:.0f} % -> {100 * a:.0f} %)" for b, a, _ in scores.values()]
+            post_table.append(f"| {enc.name} | {head} | " + " | ".join(cells) + " |")
     print(f"| attacker | head | clean-trained | {args.mode}: standard | {args.mode}: least likely class |")
     print("|---|---|---|---|---|")
-    for enc in (e for e in encs if e.name in cfg.attackers):
-        qf = embed_images(enc, queries)
-        fc, fp = _embed_sets(enc, clean), _embed_sets(enc, prot)
-        for head in cfg.heads:
-            base, _ = leakage(fc, tid, qf, qid, task.affiliations, cfg.labels, head)
-            acc, inv = leakage(fp, tid, qf, qid, task.affiliations, cfg.labels, head)
-            print(f"| {enc.name} | {head} | {100 * base:.0f} % | {100 * acc:.0f} % | {100 * inv:.0f} % |")
-    posts = [n for n in args.post.split(",") if n]
+    print("\n".join(heads_table))
     if posts:
         print("\n| attacker | head | " + " | ".join(f"protection after {n}" for n in posts) + " |")
         print("|---|---|" + "---|" * len(posts))
-    for enc in (e for e in encs if posts and e.name in cfg.attackers):
-        qf = embed_images(enc, queries)
-        post = {
-            n: (_embed_sets(enc, postprocess_sets(clean, n)), _embed_sets(enc, postprocess_sets(prot, n)))
-            for n in posts
-        }
-        for head in cfg.heads:
-            cells = []
-            for fc, fp in post.values():
-                base, _ = leakage(fc, tid, qf, qid, task.affiliations, cfg.labels, head)
-                acc, _ = leakage(fp, tid, qf, qid, task.affiliations, cfg.labels, head)
-                cells.append(f"{100 * (base - acc):.0f} points ({100 * base:.0f} % -> {100 * acc:.0f} %)")
-            print(f"| {enc.name} | {head} | " + " | ".join(cells) + " |")
+        print("\n".join(post_table))
 
 
 def _embed_sets(enc, sets: list[list[torch.Tensor]]) -> torch.Tensor:
@@ -99,7 +96,7 @@ def _overrides(items: list[str]) -> dict:
     for item in items:
         key, _, value = item.partition("=")
         current = getattr(defaults, key)
-        if isinstance(current, tuple) or (current is None and key == "transforms"):
+        if isinstance(current, tuple):
             out[key] = tuple(v for v in value.split(",") if v)
         elif isinstance(current, bool):
             out[key] = value.lower() in ("1", "true", "yes")

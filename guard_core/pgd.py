@@ -138,12 +138,13 @@ class PGD:
         lo, hi = torch.maximum(-budget, -images), torch.minimum(budget, 1 - images)
         gen = torch.Generator().manual_seed(cfg.seed) if cfg.seed is not None else None
         grid = _Grid(images.shape, cfg.scale)
+        coarse = grid.down(budget)
         # On a coarse grid δ keeps to the pooled budget; the full-resolution bounds hold after upsampling.
-        c_lo, c_hi = (lo, hi) if grid.identity else (-grid.down(budget), grid.down(budget))
+        c_lo, c_hi = (lo, hi) if grid.identity else (-coarse, coarse)
 
-        delta = torch.zeros_like(c_hi)
+        delta = torch.zeros_like(coarse)
         if cfg.random_start:
-            delta = (torch.rand(c_hi.shape, generator=gen) * 2 - 1).to(images) * grid.down(budget)
+            delta = (torch.rand(coarse.shape, generator=gen) * 2 - 1).to(images) * coarse
         delta = torch.clamp(delta, c_lo, c_hi).requires_grad_(True)
         stepper = _Stepper([delta], cfg.method, cfg.alpha, cfg.momentum)
         losses: list[float] = []
