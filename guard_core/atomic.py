@@ -6,6 +6,7 @@ A crash or an exception mid-write leaves either the old file or the new one, nev
 from __future__ import annotations
 
 import contextlib
+import glob
 import os
 import tempfile
 from collections.abc import Iterator
@@ -42,8 +43,17 @@ def atomic_output(path: str | os.PathLike[str], suffix: str | None = None, mode:
         yield Path(tmp)
         os.chmod(tmp, mode if mode is not None else 0o666 & ~_umask())
         os.replace(tmp, path)
+        _clear_earlier_temps(path)
     finally:
         Path(tmp).unlink(missing_ok=True)
+
+
+def _clear_earlier_temps(path: Path) -> None:
+    """Remove the temps an earlier writer of ``path`` left when it was killed: the file they were for is now written
+    whole, so they can only be litter (a rerun right after a crash is younger than :func:`clean_stale_temps`' age)."""
+    for f in path.parent.glob(f".{glob.escape(path.name)}{TEMP_MARK}*"):
+        with contextlib.suppress(OSError):
+            f.unlink()
 
 
 def is_temp_name(name: str) -> bool:

@@ -138,6 +138,12 @@ def test_atomic_output_modes_and_failure(tmp_path):
         raise RuntimeError("crash mid-write")
     assert (tmp_path / "keep.txt").read_text() == "old"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["keep.txt", "plain.txt"]
+    # a writer killed mid-write left its temp; the next whole write of that file clears it, and only its temps
+    (tmp_path / ".keep.txt.tmp-dead1234.txt").write_text("half")
+    (tmp_path / ".other.txt.tmp-live5678.txt").write_text("someone else's")
+    with atomic_output(tmp_path / "keep.txt") as tmp:
+        tmp.write_text("new")
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".other.txt.tmp-live5678.txt", "keep.txt", "plain.txt"]
 
 
 def _current_umask():
