@@ -43,6 +43,8 @@ VARIANTS: dict[str, tuple[dict, str]] = {
     "intensity3": ({"loss_weights": (300.0, 100.0, 50.0)}, "intensity weight 300"),
     "intensity5": ({"loss_weights": (500.0, 100.0, 50.0)}, "intensity weight 500"),
     "warmup": ({"fusion_warmup": 3}, "3 epochs of fusion alone before the gate"),
+    "qabf": ({"qabf_weight": 100.0}, "+ 100·(1 - Qabf), the scored edge metric made differentiable"),
+    "vif": ({"vif_weight": 50.0}, "+ 50·(2 - VIF), the scored VIF made differentiable"),
 }
 
 

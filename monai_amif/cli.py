@@ -90,6 +90,8 @@ def _key_from_options(key_file: str | None) -> Key:
 @click.option("--boost", type=float, default=None, help="Gradient target × this.")
 @click.option("--saliency", type=float, default=None, help="Intensity weight 1 + saliency·|A - B|.")
 @click.option("--loss-weights", default=None, help="Intensity, gradient and SSIM loss weights, e.g. 500,100,50.")
+@click.option("--qabf-weight", type=float, default=None, help="Weight of 1 - Qabf (differentiable) in the fusion loss.")
+@click.option("--vif-weight", type=float, default=None, help="Weight of 2 - VIF (differentiable) in the fusion loss.")
 @click.option("--auth-weight", type=float, default=None, help="Weight of the authorisation (gate) loss.")
 @click.option("--p-zero", type=float, default=None, help="Share of wrong keys that are the zero key.")
 @click.option("--p-random", type=float, default=None, help="Share of wrong keys that are random (the rest: near keys).")
@@ -115,6 +117,8 @@ def train(
     boost,
     saliency,
     loss_weights,
+    qabf_weight,
+    vif_weight,
     auth_weight,
     p_zero,
     p_random,
@@ -140,6 +144,8 @@ def train(
         "gradient": gradient,
         "boost": boost,
         "saliency": saliency,
+        "qabf_weight": qabf_weight,
+        "vif_weight": vif_weight,
         "auth_weight": auth_weight,
         "p_zero": p_zero,
         "p_random": p_random,

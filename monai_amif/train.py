@@ -61,6 +61,8 @@ class TrainConfig:
     saliency: float = 0.0  # intensity weight 1 + saliency·|A - B| (see FusionLoss)
     gradient: str = "magnitude"  # or "select": the stronger source's signed Sobel gradients
     boost: float = 1.0  # gradient target = boost × the sources' strongest gradient
+    qabf_weight: float = 0.0  # weight of 1 - Qabf in the fusion loss (see FusionLoss)
+    vif_weight: float = 0.0  # weight of 2 - VIF in the fusion loss
     fusion_warmup: int = 0  # epochs of fusion loss alone (right key only) before the gate is trained
     p_zero: float = 0.2
     p_random: float = 0.3
@@ -189,7 +191,14 @@ def train(cfg: TrainConfig, key: Key) -> Path:
         if rank == 0:
             log.info("resumed from %s at epoch %d", ckpt_path, start_epoch)
     model = DistributedDataParallel(net) if world > 1 else net
-    fusion_loss = FusionLoss(*cfg.loss_weights, saliency=cfg.saliency, gradient=cfg.gradient, boost=cfg.boost)
+    fusion_loss = FusionLoss(
+        *cfg.loss_weights,
+        saliency=cfg.saliency,
+        gradient=cfg.gradient,
+        boost=cfg.boost,
+        w_qabf=cfg.qabf_weight,
+        w_vif=cfg.vif_weight,
+    )
     auth_loss = AuthorizationLoss(cfg.degrade_sigma)
     right = key.tensor(device)
     log_file = out / "train_log.jsonl"

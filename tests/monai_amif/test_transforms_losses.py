@@ -2,8 +2,9 @@ import pytest
 import torch
 
 from guard_core.keys import Key
+from monai_amif import metrics
 from monai_amif.data import find_pairs, pair_transforms
-from monai_amif.losses import AuthorizationLoss, FusionLoss, degrade
+from monai_amif.losses import AuthorizationLoss, FusionLoss, degrade, edge_transfer, visual_information
 from monai_amif.transforms import AuthorizeKey, AuthorizeKeyd, RestoreColor, RestoreColord, SplitColor, SplitColord
 
 
@@ -63,6 +64,42 @@ def test_fusion_loss_prefers_the_max_rule_to_a_blur():
     best = loss(image.amax(1, keepdim=True), image)
     worse = loss(degrade(image.mean(1, keepdim=True)), image)
     assert best["intensity"] == 0 and best["gradient"] < worse["gradient"] and best["total"] < worse["total"]
+
+
+def _blobs(n: int, seed: int) -> torch.Tensor:
+    """``[n, 1, 64, 64]`` 8-bit-valued smooth images with a black border (where the metric's zero padding and the
+    loss's replicate padding agree)."""
+    g = torch.Generator().manual_seed(seed)
+    x = degrade(torch.rand(n, 1, 56, 56, generator=g), 1.5)
+    x = (x - x.amin()) / (x.amax() - x.amin())
+    return torch.nn.functional.pad(torch.round(x * 255) / 255, (4, 4, 4, 4)).double()
+
+
+def test_differentiable_qabf_and_vif_match_the_scored_metrics():
+    a, b = _blobs(2, 0), _blobs(2, 1)
+    fused = torch.maximum(a, b) * 0.7 + 0.3 * (a + b) / 2
+    q, v = edge_transfer(fused, a, b), visual_information(a, fused) + visual_information(b, fused)
+    for i in range(2):
+        np_ = [t[i, 0].numpy() * 255 for t in (fused, a, b)]
+        assert float(q[i]) == pytest.approx(metrics.qabf(*np_), abs=2e-3)
+        assert float(v[i]) == pytest.approx(metrics.vif(*np_), abs=1e-6)
+    assert (edge_transfer(a, a, a) > q).all()  # every edge kept exactly scores best
+
+
+def test_metric_terms_are_optional_and_raise_their_metric_when_descended():
+    a, b = _blobs(2, 2).float(), _blobs(2, 3).float()
+    image = torch.cat([a, b], 1)
+    assert set(FusionLoss()(a, image)) == {"total", "intensity", "gradient", "ssim"}
+    loss = FusionLoss(0, 0, 0, w_qabf=1.0, w_vif=1.0)
+    fused = ((a + b) / 2).requires_grad_()
+    opt = torch.optim.Adam([fused], lr=0.01)
+    first = loss(fused, image)
+    for _ in range(30):
+        opt.zero_grad()
+        loss(fused, image)["total"].backward()
+        opt.step()
+    last = loss(fused, image)
+    assert last["qabf"] < first["qabf"] and last["vif"] < first["vif"]
 
 
 def test_authorization_loss_target_and_stop_gradient():
