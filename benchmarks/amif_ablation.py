@@ -45,6 +45,7 @@ VARIANTS: dict[str, tuple[dict, str]] = {
     "warmup": ({"fusion_warmup": 3}, "3 epochs of fusion alone before the gate"),
     "qabf": ({"qabf_weight": 100.0}, "+ 100·(1 - Qabf), the scored edge metric made differentiable"),
     "vif": ({"vif_weight": 50.0}, "+ 50·(2 - VIF), the scored VIF made differentiable"),
+    "viftask": ({"vif_tasks": ("PET-MRI", "SPECT-MRI")}, "the VIF term on PET-MRI and SPECT-MRI pairs only"),
 }
 
 
@@ -81,14 +82,16 @@ def main() -> None:
         "--rows-from",
         nargs="*",
         default=None,
-        help="Only tabulate the JSON rows earlier runs of this script printed to these logs.",
+        help="Only tabulate the JSON rows earlier runs of this script printed to these logs (or wrote to .json).",
     )
     args = p.parse_args()
     if args.rows_from is not None:
         first: dict[str, dict] = {}
         for log in args.rows_from:  # a variant scored in two chains is the same model: tabulate it once
-            for m in re.finditer(r'\{"variant".*', Path(log).read_text()):
-                row = json.loads(m.group(0))
+            text = Path(log).read_text()
+            found = json.loads(text) if log.endswith(".json") else re.findall(r'\{"variant".*', text)
+            for row in found:
+                row = json.loads(row) if isinstance(row, str) else row
                 first.setdefault(row["variant"], row)
         rows = list(first.values())
         _write(format_rows(rows, args.epochs), rows, args.report)

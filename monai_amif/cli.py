@@ -92,6 +92,9 @@ def _key_from_options(key_file: str | None) -> Key:
 @click.option("--loss-weights", default=None, help="Intensity, gradient and SSIM loss weights, e.g. 500,100,50.")
 @click.option("--qabf-weight", type=float, default=None, help="Weight of 1 - Qabf (differentiable) in the fusion loss.")
 @click.option("--vif-weight", type=float, default=None, help="Weight of 2 - VIF (differentiable) in the fusion loss.")
+@click.option(
+    "--vif-tasks", default=None, help="Tasks whose pairs get the VIF term, e.g. PET-MRI,SPECT-MRI (default all)."
+)
 @click.option("--auth-weight", type=float, default=None, help="Weight of the authorisation (gate) loss.")
 @click.option("--p-zero", type=float, default=None, help="Share of wrong keys that are the zero key.")
 @click.option("--p-random", type=float, default=None, help="Share of wrong keys that are random (the rest: near keys).")
@@ -119,6 +122,7 @@ def train(
     loss_weights,
     qabf_weight,
     vif_weight,
+    vif_tasks,
     auth_weight,
     p_zero,
     p_random,
@@ -154,6 +158,8 @@ def train(
     recipe: dict = {k: v for k, v in knobs.items() if v is not None}  # unset: TrainConfig's recipe
     if channels:
         recipe["channels"] = tuple(int(c) for c in channels.split(","))
+    if vif_tasks:
+        recipe["vif_tasks"] = tuple(t.strip() for t in vif_tasks.split(","))
     if loss_weights:
         weights = loss_weights.split(",")
         if len(weights) != 3 or not all(w.strip().replace(".", "", 1).isdigit() for w in weights):

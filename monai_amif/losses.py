@@ -49,6 +49,8 @@ def visual_information(ref: Tensor, dist: Tensor, sigma_nsq: float = 2.0, eps: f
     """Differentiable multiscale pixel-domain VIF of ``dist`` given ``ref`` (as :func:`monai_amif.metrics.vif`
     scores one source: 4 scales, Gaussian windows 17/9/5/3 with σ = N/5). Images in [0, 1], scored at 8-bit scale
     (the noise variance ``sigma_nsq`` is in 8-bit units). ``[B, 1, H, W] x 2 -> [B]``."""
+    if min(ref.shape[-2:]) < 41:
+        raise ValueError(f"VIF's four scales need images of at least 41×41, got {tuple(ref.shape[-2:])}")
     ref, dist = ref * 255, dist * 255
     num = den = ref.new_zeros(ref.shape[0])
     for scale in range(1, 5):
@@ -110,7 +112,8 @@ class FusionLoss(nn.Module):
         self.saliency, self.gradient, self.boost = saliency, gradient, boost
         self.w_qabf, self.w_vif = w_qabf, w_vif
 
-    def forward(self, fused: Tensor, image: Tensor) -> dict[str, Tensor]:
+    def forward(self, fused: Tensor, image: Tensor, vif_mask: Tensor | None = None) -> dict[str, Tensor]:
+        """``vif_mask [B]`` (optional): which pairs the VIF term applies to (the others score 2, a constant)."""
         a, b = image[:, :1], image[:, 1:2]
         weight = 1 + self.saliency * (a - b).abs()
         intensity = ((fused - torch.maximum(a, b)).abs() * weight).mean() / weight.mean()
@@ -129,7 +132,9 @@ class FusionLoss(nn.Module):
             terms["qabf"] = 1 - edge_transfer(fused, a, b).mean()
             total = total + self.w_qabf * terms["qabf"]
         if self.w_vif:
-            terms["vif"] = 2 - (visual_information(a, fused) + visual_information(b, fused)).mean()
+            vif = visual_information(a, fused) + visual_information(b, fused)
+            mask = torch.ones_like(vif) if vif_mask is None else vif_mask.to(vif)
+            terms["vif"] = ((2 - vif) * mask).sum() / mask.sum().clamp_min(1)
             total = total + self.w_vif * terms["vif"]
         return {"total": total, **terms}
 

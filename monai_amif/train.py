@@ -63,6 +63,7 @@ class TrainConfig:
     boost: float = 1.0  # gradient target = boost × the sources' strongest gradient
     qabf_weight: float = 0.0  # weight of 1 - Qabf in the fusion loss (see FusionLoss)
     vif_weight: float = 0.0  # weight of 2 - VIF in the fusion loss
+    vif_tasks: tuple[str, ...] | None = None  # tasks whose pairs get the VIF term (None: all); see docs/amif.md
     fusion_warmup: int = 0  # epochs of fusion loss alone (right key only) before the gate is trained
     p_zero: float = 0.2
     p_random: float = 0.3
@@ -133,11 +134,17 @@ def _dataset(cfg: TrainConfig, template: torch.Tensor) -> CacheDataset:
             # the crop, so the network sees the piece of template that lies under the piece of image.
             Lambdad("image", lambda img: _with_template(torch.as_tensor(img), template)),
             RandSpatialCropd("image", roi_size=(cfg.crop, cfg.crop), random_size=False),
-            SelectItemsd("image"),
+            SelectItemsd(("image", "vif")),
             EnsureTyped("image", track_meta=False),
         ]
     )
     pairs = find_pairs(cfg.data, cfg.tasks)
+    if cfg.vif_weight and cfg.crop < 41:
+        raise AMIFError(f"--crop {cfg.crop}: the VIF term's four scales need crops of at least 41 pixels")
+    unknown = set(cfg.vif_tasks or ()) - {pair["task"] for pair in pairs}
+    if unknown:
+        raise AMIFError(f"{cfg.data}: no pairs of the VIF task(s) {', '.join(sorted(unknown))}")
+    pairs = [{**pair, "vif": float(cfg.vif_tasks is None or pair["task"] in cfg.vif_tasks)} for pair in pairs]
     return CacheDataset(pairs, Compose([pair_transforms(), random_part]), progress=False, num_workers=0)
 
 
@@ -222,7 +229,7 @@ def train(cfg: TrainConfig, key: Key) -> Path:
             reps = 2 if gate else 1
             fused = model(image.repeat(reps, 1, 1, 1), keys, template.repeat(reps, 1, 1, 1))
             f_auth = fused[:b]
-            terms = fusion_loss(f_auth, image)
+            terms = fusion_loss(f_auth, image, vif_mask=batch["vif"].to(device))
             loss = terms["total"]
             if gate:
                 terms["auth"] = auth_loss(fused[b:], f_auth, template[:, :1], template[:, 1:])

@@ -204,6 +204,22 @@ def test_train_takes_loss_weights(pair_folder, tmp_path, env):
     assert meta["train_config"]["loss_weights"] == [300.0, 100.0, 50.0]  # not the default (500)
 
 
+def test_train_metric_terms_and_vif_tasks(pair_folder, tmp_path, env):
+    env.setenv("AMIF_PASSPHRASE", "amif-demo")
+    base = ["train", "--data", str(pair_folder), "--out", str(tmp_path / "run"), "--epochs", "1", "--batch-size", "2"]
+    terms = ["--qabf-weight", "100", "--vif-weight", "50"]
+    r = CliRunner().invoke(cli, [*base, "--crop", "32", *terms])
+    assert r.exit_code == 1 and "at least 41" in r.output
+    r = CliRunner().invoke(cli, [*base, "--crop", "48", *terms, "--vif-tasks", "PET-MRI,XX-MRI"])
+    assert r.exit_code == 1 and "XX-MRI" in r.output and "Traceback" not in r.output
+    r = CliRunner().invoke(cli, [*base, "--crop", "48", "--max-steps", "2", *terms, "--vif-tasks", "PET-MRI"])
+    assert r.exit_code == 0, r.output
+    cfg = json.loads((tmp_path / "run" / "model.json").read_text())["train_config"]
+    assert (cfg["qabf_weight"], cfg["vif_weight"], cfg["vif_tasks"]) == (100.0, 50.0, ["PET-MRI"])
+    log = json.loads((tmp_path / "run" / "train_log.jsonl").read_text().splitlines()[0])
+    assert 0 < log["qabf"] < 1 and "vif" in log
+
+
 @pytest.mark.slow
 def test_torchrun_two_cpu_processes(pair_folder, tmp_path):
     torchrun = shutil.which("torchrun", path=os.path.dirname(sys.executable))
