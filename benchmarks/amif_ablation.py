@@ -31,7 +31,15 @@ from monai_amif.train import TrainConfig, train
 #: name -> (config changes, what the step tests); applied cumulatively in the order given on the command line.
 VARIANTS: dict[str, tuple[dict, str]] = {
     "base": (
-        {"output": "direct", "key_path": "parity", "channels": (24, 48), "loss_weights": (100.0, 100.0, 50.0)},
+        {
+            "output": "direct",
+            "key_path": "parity",
+            "channels": (24, 48),
+            "loss_weights": (100.0, 100.0, 50.0),
+            "qabf_weight": 0.0,
+            "vif_weight": 0.0,
+            "vif_tasks": None,
+        },
         "today's recipe: (24, 48) direct head, intensity/gradient/SSIM 100/100/50",
     ),
     "blend": ({"output": "blend"}, "blend head: soft selection of the sources + residual"),

@@ -61,9 +61,10 @@ class TrainConfig:
     saliency: float = 0.0  # intensity weight 1 + saliency·|A - B| (see FusionLoss)
     gradient: str = "magnitude"  # or "select": the stronger source's signed Sobel gradients
     boost: float = 1.0  # gradient target = boost × the sources' strongest gradient
-    qabf_weight: float = 0.0  # weight of 1 - Qabf in the fusion loss (see FusionLoss)
-    vif_weight: float = 0.0  # weight of 2 - VIF in the fusion loss
-    vif_tasks: tuple[str, ...] | None = None  # tasks whose pairs get the VIF term (None: all); see docs/amif.md
+    qabf_weight: float = 100.0  # weight of 1 - Qabf in the fusion loss (see FusionLoss)
+    vif_weight: float = 50.0  # weight of 2 - VIF in the fusion loss
+    # Tasks whose pairs get the VIF term (None: all). On CT-MRI it trades SD, SF and Qabf for VIF (docs/amif.md).
+    vif_tasks: tuple[str, ...] | None = ("PET-MRI", "SPECT-MRI")
     fusion_warmup: int = 0  # epochs of fusion loss alone (right key only) before the gate is trained
     p_zero: float = 0.2
     p_random: float = 0.3

@@ -193,13 +193,23 @@ class SplitColord(MapTransform):
 
 
 class RestoreColor(Transform):
-    """Fused Y ``[1, H, W]`` + CbCr ``[2, H, W]`` -> RGB ``[3, H, W]`` in [0, 1]."""
+    """Fused Y ``[1, H, W]`` + CbCr ``[2, H, W]`` -> RGB ``[3, H, W]`` in [0, 1].
+
+    Where a bright fused pixel with the functional image's strong colour falls outside RGB, the colour is desaturated
+    toward grey just enough to fit, instead of each channel being clipped: the pixel keeps the fused luminance (which
+    is what was fused and what the metrics read back), only its saturation gives way.
+    """
 
     backend = [TransformBackends.TORCH]
 
     def __call__(self, y: torch.Tensor, cbcr: torch.Tensor) -> torch.Tensor:  # type: ignore[override]  # two inputs
-        ycbcr = torch.cat([torch.as_tensor(y).float(), torch.as_tensor(cbcr).float().to(y.device)], 0)
-        return ops.ycbcr_to_rgb(_as_batch(ycbcr))[0].clamp(0, 1)
+        y = torch.as_tensor(y).float().clamp(0, 1)
+        cb, cr = (torch.as_tensor(cbcr).float().to(y.device) - 0.5).split(1)
+        # kornia's ycbcr_to_rgb (the exact inverse of ops.rgb_to_ycbcr) without its clamp: the RGB offset of the colour
+        # from grey, which carries no luminance.
+        chroma = torch.cat([1.4025245442 * cr, -0.3443401356 * cb - 0.7144034731 * cr, 1.7730496454 * cb], 0)
+        room = torch.where(chroma > 0, (1 - y) / chroma, torch.where(chroma < 0, -y / chroma, torch.ones_like(chroma)))
+        return (y + room.amin(0, keepdim=True).clamp(0, 1) * chroma).clamp(0, 1)
 
 
 class RestoreColord(MapTransform):

@@ -64,7 +64,7 @@ def test_train_config_single_process_and_torchrun(pair_folder, tmp_path):
         "--train_config#epochs",
         "1",
         "--train_config#crop",
-        "32",
+        "48",
         "--train_config#batch_size",
         "2",
     ]

@@ -171,7 +171,7 @@ def test_train_runs_resumes_and_needs_a_key(pair_folder, tmp_path, env):
             "--batch-size",
             "2",
             "--crop",
-            "32",
+            "48",
         ]
 
     r = runner.invoke(cli, args(2))
@@ -195,7 +195,7 @@ def test_train_runs_resumes_and_needs_a_key(pair_folder, tmp_path, env):
 
 def test_train_takes_loss_weights(pair_folder, tmp_path, env):
     env.setenv("AMIF_PASSPHRASE", "amif-demo")
-    base = ["train", "--data", str(pair_folder), "--out", str(tmp_path / "run"), "--epochs", "1", "--crop", "32"]
+    base = ["train", "--data", str(pair_folder), "--out", str(tmp_path / "run"), "--epochs", "1", "--crop", "48"]
     r = CliRunner().invoke(cli, [*base, "--loss-weights", "500,100"])
     assert r.exit_code == 2 and "three numbers" in r.output
     r = CliRunner().invoke(cli, [*base, "--batch-size", "2", "--max-steps", "1", "--loss-weights", "300,100,50"])
@@ -243,7 +243,7 @@ def test_torchrun_two_cpu_processes(pair_folder, tmp_path):
             "--batch-size",
             "1",
             "--crop",
-            "32",
+            "48",
             "--max-steps",
             "2",
         ],

@@ -47,6 +47,16 @@ def test_colour_split_and_restore_round_trip():
         SplitColor()(torch.rand(2, 4, 4))
 
 
+def test_restore_colour_keeps_the_fused_luminance_out_of_gamut():
+    _, cbcr = SplitColor()(torch.tensor([1.0, 0.1, 0.0]).view(3, 1, 1).expand(3, 4, 4))  # a strong red
+    for level in (0.05, 0.5, 0.95):  # a bright fused red does not fit in RGB: clipping would darken it
+        rgb = RestoreColor()(torch.full((1, 4, 4), level), cbcr)
+        assert rgb.min() >= 0 and rgb.max() <= 1
+        assert torch.allclose(SplitColor()(rgb)[0], torch.full((1, 4, 4), level), atol=1e-5)
+    hue = RestoreColor()(torch.full((1, 4, 4), 0.95), cbcr)[:, 0, 0]
+    assert hue[0] > hue[1] >= hue[2]  # still red, less saturated
+
+
 def test_find_pairs_and_pair_transforms(pair_folder, tmp_path):
     pairs = find_pairs(pair_folder)
     assert len(pairs) == 5 and {p["task"] for p in pairs} == {"PET-MRI", "CT-MRI"}
