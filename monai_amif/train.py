@@ -142,9 +142,12 @@ def _dataset(cfg: TrainConfig, template: torch.Tensor) -> CacheDataset:
     pairs = find_pairs(cfg.data, cfg.tasks)
     if cfg.vif_weight and cfg.crop < 41:
         raise AMIFError(f"--crop {cfg.crop}: the VIF term's four scales need crops of at least 41 pixels")
-    unknown = set(cfg.vif_tasks or ()) - {pair["task"] for pair in pairs}
-    if unknown:
-        raise AMIFError(f"{cfg.data}: no pairs of the VIF task(s) {', '.join(sorted(unknown))}")
+    present = {pair["task"] for pair in pairs}
+    if cfg.vif_weight and cfg.vif_tasks is not None and not present & set(cfg.vif_tasks):
+        # A listed task missing from this data is fine (the default names two); none at all is a typo or a mix-up.
+        raise AMIFError(
+            f"{cfg.data}: no pairs of the VIF task(s) {', '.join(cfg.vif_tasks)} (found {', '.join(sorted(present))})"
+        )
     pairs = [{**pair, "vif": float(cfg.vif_tasks is None or pair["task"] in cfg.vif_tasks)} for pair in pairs]
     return CacheDataset(pairs, Compose([pair_transforms(), random_part]), progress=False, num_workers=0)
 
