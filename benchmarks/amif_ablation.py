@@ -53,7 +53,6 @@ VARIANTS: dict[str, tuple[dict, str]] = {
     "warmup": ({"fusion_warmup": 3}, "3 epochs of fusion alone before the gate"),
     "qabf": ({"qabf_weight": 100.0}, "+ 100·(1 - Qabf), the scored edge metric made differentiable"),
     "vif": ({"vif_weight": 50.0}, "+ 50·(2 - VIF), the scored VIF made differentiable"),
-    "viftask": ({"vif_tasks": ("PET-MRI", "SPECT-MRI")}, "the VIF term on PET-MRI and SPECT-MRI pairs only"),
 }
 
 
