@@ -2,12 +2,14 @@
 
     python benchmarks/photo_arrival.py --mode memory --out runs/arrival [--steps 20] [--threads 1]
         [--set transforms=RandomJPEG,RandomResize --set delta_scale=0.5 --tag name] [--post jpeg75,resize0.5]
+        [--ensemble face_student,efficientnet_lite0 --attackers sface]
 
 The evaluation's task (20 LFW identities, 5 shared photos each, 10 affiliations, 5 draws, ``photo-guard evaluate``'s
 defaults) with only the frozen-feature heads, so one way of arriving costs minutes, not the full report's hour. Modes:
 ``set`` (each identity's photos in one call), ``one`` (one call per photo, no people memory: the photo is pushed from
 its own embedding), ``memory`` (one call per photo with the owner's people memory: what the hosts do by default).
 ``--set`` overrides a :class:`~photo_guard.protect.ProtectConfig` field (the ablations in docs/photo_guard.md);
+``--ensemble`` / ``--attackers`` pick the encoders optimised against and attacked (transfer: one not in the ensemble);
 protected photos are kept under ``--out/<mode>_steps<steps>[_<tag>]`` and reused. Prints the leakage (and the
 least-likely-class attacker's) per encoder and head, then the protection left after each ``--post`` processing
 (clean-trained minus protected-trained leakage, both sets processed alike, as in the evaluation).
@@ -40,18 +42,21 @@ def main() -> None:
     p.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE", help="a ProtectConfig override")
     p.add_argument("--tag", default="", help="names the folder of photos protected with --set")
     p.add_argument("--post", default="jpeg75,resize0.5", help="post-processings to measure (comma-separated)")
+    p.add_argument("--ensemble", default=",".join(EvalConfig.ensemble), help="encoders optimised against")
+    p.add_argument("--attackers", default=",".join(EvalConfig.attackers), help="encoders the attacker trains on")
     args = p.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
 
-    cfg = EvalConfig(steps=args.steps)
+    ensemble, attackers = tuple(args.ensemble.split(",")), tuple(args.attackers.split(","))
+    cfg = EvalConfig(steps=args.steps, ensemble=ensemble, attackers=attackers)
     task = sample_task(args.data, cfg)
-    encs = [build_encoder(n) for n in cfg.ensemble]
+    encs = [build_encoder(n) for n in dict.fromkeys(ensemble + attackers)]
     pcfg = ProtectConfig(steps=cfg.steps, encoders=cfg.ensemble, seed=cfg.seed, device="cpu", **_overrides(args.set))
     clean = [[load_rgb(f) for f in fs] for fs in task.train_files]
     folder = args.out / (f"{args.mode}_steps{args.steps}" + (f"_{args.tag}" if args.tag else ""))
     run = ProtectRun(cfg.ensemble, arrival="set" if args.mode == "set" else "one")
-    by_name = {e.name: e for e in encs}
+    by_name = {e.name: e for e in encs if e.name in ensemble}
     prot, _ = protected_sets(clean, task.identities, run, cfg, by_name, folder, pcfg, memory=args.mode == "memory")
     pairs = [(x, y) for cs, ps in zip(clean, prot) for x, y in zip(cs, ps)]
     a, b = torch.stack([x for x, _ in pairs]), torch.stack([y for _, y in pairs])

@@ -1,7 +1,8 @@
 """Vision encoders photo_guard optimises against and evaluates with.
 
 ``build_encoder(name)`` makes one by name; ``available_encoders()`` says which can be built here and why not the rest.
-Built-in names: ``sface`` (face identity, offline), ``efficientnet_lite0`` (ImageNet features, offline), and the VLM
+Built-in names: ``sface`` (face identity, offline), ``efficientnet_lite0`` (ImageNet features, offline),
+``face_student`` (a robust face-identity student distilled from SFace here, shipped in the package), and the VLM
 vision towers ``clip-vit-l-336``, ``siglip`` and ``qwen2-vl`` loaded from a local folder or the Hugging Face cache.
 """
 
@@ -36,6 +37,12 @@ def _effnet() -> Encoder:
     return EfficientNetLite0Encoder()
 
 
+def _student() -> Encoder:
+    from .student import FaceStudentEncoder
+
+    return FaceStudentEncoder()
+
+
 def _clip() -> Encoder:
     from .hf import CLIPVisionEncoder
 
@@ -57,6 +64,7 @@ def _qwen2vl() -> Encoder:
 BUILTIN_ENCODERS: dict[str, Callable[[], Encoder]] = {
     "sface": _sface,
     "efficientnet_lite0": _effnet,
+    "face_student": _student,
     "clip-vit-l-336": _clip,
     "siglip": _siglip,
     "qwen2-vl": _qwen2vl,

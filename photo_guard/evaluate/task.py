@@ -44,12 +44,15 @@ class EvalConfig:
     device: str = "cpu"
 
     def protect_runs(self) -> dict[str, ProtectRun]:
-        """The full ensemble at every strength; each encoder alone at default strength (so each attacker encoder is
-        met once not optimised against: the transfer case); the other ``targets`` at default strength; every photo
-        protected on its own (``one_by_one``)."""
+        """The full ensemble at every strength; the ensemble less one encoder at default strength, for each encoder
+        (leave-one-encoder-out: each attacker encoder is met once not optimised against, the transfer case); the
+        other ``targets`` at default strength; every photo protected on its own (``one_by_one``)."""
         runs = [ProtectRun(self.ensemble, s) for s in self.strengths]
         if len(self.ensemble) > 1:
-            runs += [ProtectRun((e,), "default", experiment="ensemble") for e in self.ensemble]
+            runs += [
+                ProtectRun(tuple(e for e in self.ensemble if e != out), "default", experiment="ensemble")
+                for out in self.ensemble
+            ]
         runs += [ProtectRun(self.ensemble, "default", t, "target") for t in self.targets if t != "anchor"]
         if self.one_by_one:
             runs.append(ProtectRun(self.ensemble, "default", arrival="one", experiment="arrival"))

@@ -1,0 +1,93 @@
+"""A small face-identity student distilled from SFace with adversarial robustness, trained on this project's data.
+
+Why it exists: SFace is the only face-identity model that installs offline, so a perturbation optimised against it
+does not transfer to face models it never saw. An adversarially robust surrogate gives perturbations that move
+features other models share (robust features), not SFace's own blind spots. The student is trained by
+Adversarially Robust Distillation (Goldblum et al., AAAI 2020): on the clean face and on a PGD-perturbed copy it must
+give SFace's embedding of the clean face (:mod:`photo_guard.encoders.distill`).
+
+The weights ship as ``face_student.safetensors`` beside this file (plain tensors: loading them runs no code).
+"""
+
+from __future__ import annotations
+
+from importlib import resources
+
+import torch
+from torch import Tensor, nn
+
+from ..faces import warp_faces
+from .base import Encoder, EncoderUnavailable
+
+__all__ = ["FaceStudent", "FaceStudentEncoder", "WEIGHTS"]
+
+WEIGHTS = "face_student.safetensors"
+
+
+class _Block(nn.Module):
+    """Pre-activation basic residual block (He et al. 2016)."""
+
+    def __init__(self, cin: int, cout: int, stride: int) -> None:
+        super().__init__()
+        self.bn1, self.conv1 = nn.BatchNorm2d(cin), nn.Conv2d(cin, cout, 3, stride, 1, bias=False)
+        self.bn2, self.conv2 = nn.BatchNorm2d(cout), nn.Conv2d(cout, cout, 3, 1, 1, bias=False)
+        self.act = nn.PReLU(cout)
+        self.skip = nn.Conv2d(cin, cout, 1, stride, bias=False) if stride != 1 or cin != cout else nn.Identity()
+
+    def forward(self, x: Tensor) -> Tensor:
+        h = self.conv1(self.act(self.bn1(x)) if isinstance(self.skip, nn.Identity) else x)
+        return self.skip(x) + self.conv2(self.act(self.bn2(h)))
+
+
+class FaceStudent(nn.Module):
+    """Aligned face ``[B, 3, 112, 112]`` RGB in [0, 1] -> ``[B, dim]`` embedding.
+
+    A compact ResNet (stem at 56², stages at 56/28/14/7 with ``width``·1/2/4/8 channels) whose 7×7 map is flattened
+    into the embedding, as face models do (the position of a feature on the face matters)."""
+
+    def __init__(self, width: int = 32, dim: int = 128) -> None:
+        super().__init__()
+        w = width
+        self.stem = nn.Sequential(nn.Conv2d(3, w, 3, 2, 1, bias=False), nn.BatchNorm2d(w), nn.PReLU(w))
+        self.stages = nn.Sequential(
+            _Block(w, w, 1), _Block(w, 2 * w, 2), _Block(2 * w, 4 * w, 2), _Block(4 * w, 8 * w, 2)
+        )
+        self.head = nn.Sequential(nn.BatchNorm2d(8 * w), nn.Flatten(), nn.Dropout(0.1), nn.Linear(8 * w * 49, dim))
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.head(self.stages(self.stem((x - 0.5) / 0.5)))
+
+
+class FaceStudentEncoder(Encoder):
+    """The shipped :class:`FaceStudent` as an :class:`Encoder` (sees the same aligned 112×112 face as SFace)."""
+
+    name = "face_student"
+    input_size = (112, 112)
+    face = True
+
+    def __init__(self, weights: str | None = None) -> None:
+        super().__init__()
+        from safetensors.torch import load, load_file
+
+        try:
+            state = load_file(weights) if weights else load(resources.files(__package__).joinpath(WEIGHTS).read_bytes())
+        except FileNotFoundError:
+            raise EncoderUnavailable(f"no trained face student weights ({weights or WEIGHTS})") from None
+        width, dim = state["stem.0.weight"].shape[0], state["head.3.weight"].shape[0]
+        self.net = FaceStudent(width, dim)
+        self.net.load_state_dict(state)
+        self.net.eval()
+        for p in self.net.parameters():
+            p.requires_grad_(False)
+        self.load_reference_mean()
+
+    def preprocess(self, images: Tensor, align: Tensor | None = None) -> Tensor:
+        if align is None:
+            from ..faces import _fallback
+
+            h, w = images.shape[-2:]
+            align = torch.from_numpy(_fallback(h, w)).expand(images.shape[0], 2, 3)
+        return warp_faces(images, align)
+
+    def features(self, x: Tensor) -> Tensor:
+        return self.net(x)
