@@ -1,10 +1,10 @@
-"""A small face-identity student distilled from SFace with adversarial robustness, trained on this project's data.
+"""A small face-identity student distilled from SFace on this project's data: a second face model that installs offline.
 
-Why it exists: SFace is the only face-identity model that installs offline, so a perturbation optimised against it
-does not transfer to face models it never saw. An adversarially robust surrogate gives perturbations that move
-features other models share (robust features), not SFace's own blind spots. The student is trained by
-Adversarially Robust Distillation (Goldblum et al., AAAI 2020): on the clean face and on a PGD-perturbed copy it must
-give SFace's embedding of the clean face (:mod:`photo_guard.encoders.distill`).
+Why it exists: SFace is the only face-identity model that installs offline, so there was no face model to measure
+transfer against (or to add to the ensemble). The student is trained to give SFace's embedding of each aligned face
+(:mod:`photo_guard.encoders.distill`; optionally with Adversarially Robust Distillation, Goldblum et al. 2020). It is
+not SFace: a compact ResNet of its own, trained on 8,509 faces, that identifies the people of ``lfw10`` it never saw at
+0.953 1-NN accuracy (SFace 0.996).
 
 The weights ship as ``face_student.safetensors`` beside this file (plain tensors: loading them runs no code).
 """
@@ -59,7 +59,8 @@ class FaceStudent(nn.Module):
 
 
 class FaceStudentEncoder(Encoder):
-    """The shipped :class:`FaceStudent` as an :class:`Encoder` (sees the same aligned 112×112 face as SFace)."""
+    """The shipped :class:`FaceStudent` as an :class:`Encoder` (sees the same aligned 112×112 face as SFace).
+    ``weights``: a ``.safetensors`` file of another student (trained with :mod:`~photo_guard.encoders.distill`)."""
 
     name = "face_student"
     input_size = (112, 112)
@@ -79,7 +80,8 @@ class FaceStudentEncoder(Encoder):
         self.net.eval()
         for p in self.net.parameters():
             p.requires_grad_(False)
-        self.load_reference_mean()
+        if weights is None:  # the shipped reference mean belongs to the shipped weights
+            self.load_reference_mean()
 
     def preprocess(self, images: Tensor, align: Tensor | None = None) -> Tensor:
         if align is None:

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from torch import Tensor
 
+from ..encoders import DEFAULT_ENCODERS
 from ..errors import PhotoGuardError
 from ..photo_io import SUPPORTED_SUFFIXES
 from ..protect import Target
@@ -28,9 +29,9 @@ class EvalConfig:
     draws: int = 5
     steps: int = 20
     seed: int = 0
-    attackers: tuple[str, ...] = ("sface", "efficientnet_lite0")
+    attackers: tuple[str, ...] = DEFAULT_ENCODERS  # every encoder protection uses is also an attacker
     heads: tuple[str, ...] = ("linear", "mlp")
-    ensemble: tuple[str, ...] = ("sface", "efficientnet_lite0")
+    ensemble: tuple[str, ...] = DEFAULT_ENCODERS
     strengths: tuple[str, ...] = ("low", "default", "strong")
     ratios: tuple[float, ...] = (0.0, 0.25, 0.5, 0.75, 1.0)
     postprocess: tuple[str, ...] = ("jpeg50", "jpeg75", "jpeg90", "resize0.5", "blur", "screenshot")
@@ -51,7 +52,7 @@ class EvalConfig:
         if len(self.ensemble) > 1:
             runs += [
                 ProtectRun(tuple(e for e in self.ensemble if e != out), "default", experiment="ensemble")
-                for out in self.ensemble
+                for out in reversed(self.ensemble)  # for two encoders: each alone, in ensemble order
             ]
         runs += [ProtectRun(self.ensemble, "default", t, "target") for t in self.targets if t != "anchor"]
         if self.one_by_one:

@@ -247,3 +247,10 @@ def test_cli_evaluate(tmp_path, tiny_encoder):
 
     bad = CliRunner().invoke(cli, [*args[:3], "--people", "9", *args[5:]])
     assert bad.exit_code == 1 and "identity folders" in bad.output
+
+
+def test_transfer_runs_leave_one_encoder_out():
+    runs = tiny_config(ensemble=("a", "b", "c"), targets=(), one_by_one=False).protect_runs()
+    held_out = {r.name: r.ensemble for r in runs.values() if r.experiment == "ensemble"}
+    assert sorted(held_out.values()) == [("a", "b"), ("a", "c"), ("b", "c")]
+    assert [r.ensemble for r in runs.values() if r.experiment == "strength"] == [("a", "b", "c")]
