@@ -12,6 +12,9 @@ from guard_core.cli import GuardCommands
 
 from . import __version__
 
+# photo_guard.encoders.DEFAULT_ENCODERS, spelled here so that --help does not import torch (a test holds them equal).
+_ENSEMBLE = "sface,efficientnet_lite0"
+
 
 @click.group(cls=GuardCommands, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="photo-guard")
@@ -36,7 +39,7 @@ def _rank_world() -> tuple[int, int]:
     help="Budget ε = 4, 8 or 16 /255.",
 )
 @click.option(
-    "--encoders", default="sface,efficientnet_lite0", show_default=True, help="Comma-separated encoder ensemble."
+    "--encoders", default=_ENSEMBLE, show_default=True, help="Comma-separated encoder ensemble."
 )
 @click.option("--steps", default=20, show_default=True)
 @click.option("--strip-gps", is_flag=True, help="Drop GPS position from EXIF (other EXIF is kept).")
@@ -99,7 +102,7 @@ def protect(
 @cli.command()
 @click.argument("protected", type=click.Path(exists=True, dir_okay=False))
 @click.option("--original", required=True, type=click.Path(exists=True, dir_okay=False))
-@click.option("--encoders", default="sface,efficientnet_lite0", show_default=True)
+@click.option("--encoders", default=_ENSEMBLE, show_default=True)
 def verify(protected, original, encoders) -> None:
     """Measure a protected photo against its original: budget, PSNR, SSIM, per-encoder embedding shift."""
     from .encoders import build_encoder
@@ -141,7 +144,7 @@ def encoders() -> None:
 @click.argument("inbox", type=click.Path(exists=True, file_okay=False))
 @click.option("-o", "--out", "outbox", required=True, type=click.Path(file_okay=False))
 @click.option("--strength", type=click.Choice(["low", "default", "strong"]), default="default", show_default=True)
-@click.option("--encoders", default="sface,efficientnet_lite0", show_default=True)
+@click.option("--encoders", default=_ENSEMBLE, show_default=True)
 @click.option("--settle", default=2.0, show_default=True, help="Seconds a file must stay unchanged before it is taken.")
 @click.option("--device", default="auto", show_default=True)
 def watch(inbox, outbox, strength, encoders, settle, device) -> None:
@@ -184,8 +187,8 @@ def watch(inbox, outbox, strength, encoders, settle, device) -> None:
 @click.option("--labels", default=10, show_default=True, help="Number of affiliation classes.")
 @click.option("--draws", default=5, show_default=True, help="Independent affiliation draws averaged.")
 @click.option("--steps", default=20, show_default=True)
-@click.option("--encoders", default="sface,efficientnet_lite0", show_default=True, help="Ensemble protected against.")
-@click.option("--attackers", default="sface,efficientnet_lite0", show_default=True, help="Encoders the attacker uses.")
+@click.option("--encoders", default=_ENSEMBLE, show_default=True, help="Ensemble protected against.")
+@click.option("--attackers", default=_ENSEMBLE, show_default=True, help="Encoders the attacker uses.")
 @click.option(
     "--targets",
     default="antithetical",

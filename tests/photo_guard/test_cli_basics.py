@@ -9,3 +9,10 @@ def test_help_and_version():
     assert runner.invoke(cli, ["--help"]).exit_code == 0
     result = runner.invoke(cli, ["--version"])
     assert result.exit_code == 0 and __version__ in result.output
+
+
+def test_cli_default_ensemble_is_the_library_default():
+    from photo_guard import cli
+    from photo_guard.encoders import DEFAULT_ENCODERS
+
+    assert ",".join(DEFAULT_ENCODERS) == cli._ENSEMBLE
