@@ -38,9 +38,7 @@ def _rank_world() -> tuple[int, int]:
     show_default=True,
     help="Budget ε = 4, 8 or 16 /255.",
 )
-@click.option(
-    "--encoders", default=_ENSEMBLE, show_default=True, help="Comma-separated encoder ensemble."
-)
+@click.option("--encoders", default=_ENSEMBLE, show_default=True, help="Comma-separated encoder ensemble.")
 @click.option("--steps", default=20, show_default=True)
 @click.option("--strip-gps", is_flag=True, help="Drop GPS position from EXIF (other EXIF is kept).")
 @click.option("--device", default="auto", show_default=True)
