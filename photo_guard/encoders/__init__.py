@@ -2,7 +2,8 @@
 
 ``build_encoder(name)`` makes one by name; ``available_encoders()`` says which can be built here and why not the rest.
 Built-in names: ``sface`` (face identity, offline), ``efficientnet_lite0`` (ImageNet features, offline),
-``face_student`` (a face-identity student distilled from SFace here, shipped in the package), and the VLM
+``face_student`` (a face-identity student distilled from SFace here; weights trained locally, see
+``photo_guard.encoders.distill``), and the VLM
 vision towers ``clip-vit-l-336``, ``siglip`` and ``qwen2-vl`` loaded from a local folder or the Hugging Face cache.
 """
 

@@ -6,16 +6,17 @@ transfer against (or to add to the ensemble). The student is trained to give SFa
 not SFace: a compact ResNet of its own, trained on 8,509 faces, that identifies the people of ``lfw10`` it never saw at
 0.953 1-NN accuracy (SFace 0.996).
 
-The weights ship as ``face_student.safetensors`` beside this file (plain tensors: loading them runs no code).
+The weights are too big for the repository: train them with :mod:`photo_guard.encoders.distill` (22 min here) and put
+``face_student.safetensors`` in the user cache (``photo_guard.cache.cache_dir()``); plain tensors, loading them runs no
+code. The shipped reference mean ``reference/face_student.npy`` is that of the documented run's weights.
 """
 
 from __future__ import annotations
 
-from importlib import resources
-
 import torch
 from torch import Tensor, nn
 
+from ..cache import cache_dir
 from ..faces import warp_faces
 from .base import Encoder, EncoderUnavailable
 
@@ -59,7 +60,7 @@ class FaceStudent(nn.Module):
 
 
 class FaceStudentEncoder(Encoder):
-    """The shipped :class:`FaceStudent` as an :class:`Encoder` (sees the same aligned 112×112 face as SFace).
+    """The trained :class:`FaceStudent` as an :class:`Encoder` (sees the same aligned 112×112 face as SFace).
     ``weights``: a ``.safetensors`` file of another student (trained with :mod:`~photo_guard.encoders.distill`)."""
 
     name = "face_student"
@@ -68,19 +69,22 @@ class FaceStudentEncoder(Encoder):
 
     def __init__(self, weights: str | None = None) -> None:
         super().__init__()
-        from safetensors.torch import load, load_file
+        from safetensors.torch import load_file
 
         try:
-            state = load_file(weights) if weights else load(resources.files(__package__).joinpath(WEIGHTS).read_bytes())
+            state = load_file(weights or cache_dir() / WEIGHTS)
         except FileNotFoundError:
-            raise EncoderUnavailable(f"no trained face student weights ({weights or WEIGHTS})") from None
+            raise EncoderUnavailable(
+                f"no trained face student weights ({weights or cache_dir() / WEIGHTS}); train them with "
+                "'python -m photo_guard.encoders.distill' (docs/photo_guard.md)"
+            ) from None
         width, dim = state["stem.0.weight"].shape[0], state["head.3.weight"].shape[0]
         self.net = FaceStudent(width, dim)
         self.net.load_state_dict(state)
         self.net.eval()
         for p in self.net.parameters():
             p.requires_grad_(False)
-        if weights is None:  # the shipped reference mean belongs to the shipped weights
+        if weights is None:  # the shipped reference mean belongs to the documented run's weights
             self.load_reference_mean()
 
     def preprocess(self, images: Tensor, align: Tensor | None = None) -> Tensor:

@@ -5,7 +5,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from photo_guard.encoders import available_encoders, build_encoder
+from photo_guard.encoders import EncoderUnavailable, available_encoders, build_encoder
 from photo_guard.faces import face_alignments
 from photo_guard.photo_io import load_rgb
 
@@ -31,11 +31,14 @@ def test_efficientnet_lite0_recognises_imagenet_classes():
 @pytest.mark.parametrize("name, wanted", [("sface", 0.9), ("face_student", 0.8)])
 def test_face_encoders_identify_lfw_people(shared_data, name, wanted):
     """1-nearest-neighbour identification over 10 people x 4 photos (the full run is in benchmarks/); the student
-    loads from the weights shipped in the package."""
+    loads from the weights trained into the user cache (skips without them)."""
     people = sorted(p for p in (shared_data / "lfw10").iterdir() if len(list(p.glob("*.jpg"))) >= 4)[:10]
     files = [f for p in people for f in sorted(p.glob("*.jpg"))[:4]]
     labels = np.repeat(np.arange(len(people)), 4)
-    enc = build_encoder(name)
+    try:
+        enc = build_encoder(name)
+    except EncoderUnavailable as exc:  # the student's weights are trained locally, not in the repository
+        pytest.skip(str(exc))
     x = torch.stack([load_rgb(f) for f in files])
     align, found = face_alignments(x)
     assert sum(found) >= 0.9 * len(files)
@@ -50,7 +53,7 @@ def test_face_encoders_identify_lfw_people(shared_data, name, wanted):
 def test_available_encoders_explains_what_is_missing():
     status = available_encoders()
     assert set(status) >= {"sface", "efficientnet_lite0", "face_student", "clip-vit-l-336", "siglip"}
-    assert status["face_student"] == "ok"  # its weights ship inside the package
+    assert status["face_student"] == "ok" or "photo_guard.encoders.distill" in status["face_student"]
     assert status["clip-vit-l-336"] == "ok" or "no local copy" in status["clip-vit-l-336"]
 
 
