@@ -10,7 +10,8 @@ L-inf ball of ``eps``/255 that tries to pull the student away from the teacher; 
 clean answer on both (slightly robust surrogates are known to give perturbations that transfer best: Springer et al.,
 NeurIPS 2021). The shipped student is the plain one (``--eps 0 --epochs 8``): measured in docs/photo_guard.md, the
 2/255 ARD student neither transferred to SFace nor could be moved much by protection itself. Writes
-``face_student.safetensors`` (float16) and ``train_log.json`` to the output folder; copy the weights into the user
+``face_student.safetensors`` (float16 weights and the student's mean embedding over the pool, its reference mean) and
+``train_log.json`` to the output folder; copy the weights into the user
 cache (``photo_guard.cache.cache_dir()``), where the ``face_student`` encoder loads them.
 """
 
@@ -27,9 +28,9 @@ from torch import Tensor
 
 from ..faces import face_alignments, warp_faces
 from ..photo_io import SUPPORTED_SUFFIXES, load_rgb
-from .student import WEIGHTS, FaceStudent
+from .student import REFERENCE, WEIGHTS, FaceStudent
 
-__all__ = ["prepare_pool", "distill_loss", "train_student"]
+__all__ = ["prepare_pool", "distill_loss", "train_student", "reference_mean"]
 
 
 def prepare_pool(folder: Path, batch: int = 64) -> dict[str, Tensor]:
@@ -116,6 +117,15 @@ def train_student(
     return net.eval(), log
 
 
+def reference_mean(net: FaceStudent, faces: Tensor, batch: int = 256) -> Tensor:
+    """The student's mean embedding ``[D]`` over aligned faces ``uint8 [N, 3, 112, 112]``: the centre its embeddings are
+    measured from (:class:`~photo_guard.encoders.base.Encoder`), stored beside its weights."""
+    net.eval()
+    with torch.no_grad():
+        total = sum(net(faces[i : i + batch].float() / 255).double().sum(0) for i in range(0, len(faces), batch))
+    return (total / len(faces)).float()
+
+
 def _validate(net: FaceStudent, x: Tensor, t: Tensor, eps: float) -> dict:
     net.eval()
     with torch.no_grad():
@@ -150,6 +160,7 @@ def main() -> None:
     net, log = train_student(pool, args.epochs, args.eps / 255, args.attack_steps, args.width)
     args.out.mkdir(parents=True, exist_ok=True)
     state = {k: v.half() if v.is_floating_point() else v for k, v in net.state_dict().items()}
+    state[REFERENCE] = reference_mean(net, pool["faces"])
     save_file(state, str(args.out / WEIGHTS))
     run = vars(args) | {"pool": str(args.pool), "out": str(args.out)}
     (args.out / "train_log.json").write_text(json.dumps({"args": run, "epochs": log}, indent=1))

@@ -8,10 +8,13 @@ not SFace: a compact ResNet of its own, trained on 8,509 faces, that identifies 
 
 The weights are too big for the repository: train them with :mod:`photo_guard.encoders.distill` (22 min here) and put
 ``face_student.safetensors`` in the user cache (``photo_guard.cache.cache_dir()``); plain tensors, loading them runs no
-code. The shipped reference mean ``reference/face_student.npy`` is that of the documented run's weights.
+code. The file carries its own reference mean (tensor ``reference_mean``: the student's mean embedding over the faces it
+was trained on), so every locally trained student is centred by the mean of its own weights.
 """
 
 from __future__ import annotations
+
+import logging
 
 import torch
 from torch import Tensor, nn
@@ -20,9 +23,12 @@ from ..cache import cache_dir
 from ..faces import warp_faces
 from .base import Encoder, EncoderUnavailable
 
-__all__ = ["FaceStudent", "FaceStudentEncoder", "WEIGHTS"]
+__all__ = ["FaceStudent", "FaceStudentEncoder", "WEIGHTS", "REFERENCE"]
+
+log = logging.getLogger(__name__)
 
 WEIGHTS = "face_student.safetensors"
+REFERENCE = "reference_mean"  # the tensor in the weights file that is not a parameter
 
 
 class _Block(nn.Module):
@@ -78,14 +84,17 @@ class FaceStudentEncoder(Encoder):
                 f"no trained face student weights ({weights or cache_dir() / WEIGHTS}); train them with "
                 "'python -m photo_guard.encoders.distill' (docs/photo_guard.md)"
             ) from None
+        reference = state.pop(REFERENCE, None)
         width, dim = state["stem.0.weight"].shape[0], state["head.3.weight"].shape[0]
         self.net = FaceStudent(width, dim)
         self.net.load_state_dict(state)
         self.net.eval()
         for p in self.net.parameters():
             p.requires_grad_(False)
-        if weights is None:  # the shipped reference mean belongs to the documented run's weights
-            self.load_reference_mean()
+        if reference is None:
+            log.warning("face student weights without a %s; embeddings are not centred", REFERENCE)
+        else:
+            self.reference_mean = reference.float()
 
     def preprocess(self, images: Tensor, align: Tensor | None = None) -> Tensor:
         if align is None:

@@ -7,12 +7,13 @@ import torch
 from safetensors.torch import save_file
 
 from photo_guard.encoders import EncoderUnavailable
-from photo_guard.encoders.distill import _attack, distill_loss, train_student
-from photo_guard.encoders.student import FaceStudent, FaceStudentEncoder
+from photo_guard.encoders.distill import _attack, distill_loss, reference_mean, train_student
+from photo_guard.encoders.student import REFERENCE, FaceStudent, FaceStudentEncoder
 
 
-def _save(net: FaceStudent, path) -> None:
-    save_file({k: v.half() if v.is_floating_point() else v for k, v in net.state_dict().items()}, str(path))
+def _save(net: FaceStudent, path, reference: torch.Tensor | None = None) -> None:
+    state = {k: v.half() if v.is_floating_point() else v for k, v in net.state_dict().items()}
+    save_file(state if reference is None else state | {REFERENCE: reference}, str(path))
 
 
 def test_student_loads_from_safetensors_and_embeds_aligned_faces(tmp_path):
@@ -27,6 +28,20 @@ def test_student_loads_from_safetensors_and_embeds_aligned_faces(tmp_path):
     face = torch.nn.functional.interpolate(x, size=(112, 112))
     align = torch.tensor([[112 / 130, 0, 0], [0, 112 / 150, 0]]).expand(2, 2, 3)
     assert torch.allclose(enc(x, align), net(face).float(), atol=0.1)  # float16 weights, bilinear vs nearest warp
+    assert torch.equal(enc.embed(x), enc(x))  # a file without its reference mean: not centred
+
+
+def test_student_is_centred_by_the_reference_mean_in_its_own_file(tmp_path):
+    torch.manual_seed(0)
+    net = FaceStudent(width=4, dim=16).eval()
+    faces = (torch.rand(6, 3, 112, 112) * 255).to(torch.uint8)
+    mean = reference_mean(net, faces, batch=4)
+    with torch.no_grad():
+        assert torch.allclose(mean, net(faces.float() / 255).mean(0), atol=1e-5)
+    _save(net, tmp_path / "s.safetensors", mean)
+    enc = FaceStudentEncoder(str(tmp_path / "s.safetensors"))
+    x = torch.rand(2, 3, 112, 112)
+    assert torch.allclose(enc.embed(x), enc(x) - mean, atol=1e-6)
 
 
 def test_student_weights_that_are_not_plain_tensors_are_refused(tmp_path):
