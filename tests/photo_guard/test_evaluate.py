@@ -162,7 +162,17 @@ def test_goals_judge_each_rule():
             "protected_acc": 0.55,
         },
     ]
+    # "b" is an attacker outside the ensemble: its rows of the main run are transfer, not white box
+    outside = {"attacker": "b", "white_box": False, "clean_acc": 0.9, "protected_acc": 0.8}
+    rows += [
+        {**rows[0], **outside, "protected_inverted_acc": 0.0},
+        {**rows[2], **outside},
+        {**rows[3], **outside},
+    ]
     g = goals(rows, cfg)
+    assert set(g["white_box"]) == {"a/linear"} and set(g["postprocess"]) == {"a/linear jpeg75"}
+    assert not g["transfer"]["b/linear vs tiny+tiny2@default"]["met"]
+    assert not g["learners"]["b/finetune (not optimised against)"]["met"]
     assert g["white_box"]["a/linear"]["met"]  # 15 % is within 10 points of chance (10 %)
     assert not g["white_box"]["a/linear"]["inverted_met"]  # answering the least likely class finds 85 %
     assert not g["transfer"]["a/linear vs tiny@default"]["met"]  # needed <= 50 %
