@@ -1,5 +1,6 @@
 import io
 
+import kornia
 import numpy as np
 import pytest
 import torch
@@ -33,6 +34,19 @@ def test_ssim_matches_scikit_image(data_range):
     )
     assert abs(ours - ref) < 1e-3, (ours, ref)
     assert ops.ssim(a, a, data_range).item() == pytest.approx(1.0, abs=1e-5)
+
+
+@pytest.mark.parametrize("dtype,channels,batch", [(torch.float32, 3, 2), (torch.float64, 1, 1)])
+def test_ssim_map_is_kornias_forward_and_backward(dtype, channels, batch):
+    g = torch.Generator().manual_seed(2)
+    x = torch.rand(batch, channels, 40, 33, generator=g, dtype=dtype).requires_grad_(True)
+    y = (x.detach() + 0.05 * torch.randn(x.shape, generator=g, dtype=dtype)).clamp(0, 1)
+    ours = ops.ssim_map(x, y, 1.0)
+    ref = kornia.metrics.ssim(x, y, 11, max_val=1.0, padding="valid")
+    assert ours.shape == ref.shape == (batch, channels, 30, 23) and torch.allclose(ours, ref, atol=1e-6)
+    (g_ours,) = torch.autograd.grad(ours.mean(), x)
+    (g_ref,) = torch.autograd.grad(ref.mean(), x)
+    assert torch.allclose(g_ours, g_ref, rtol=1e-4, atol=1e-9)
 
 
 def test_ycbcr_matches_bt601_and_round_trips():
