@@ -68,13 +68,12 @@ def ssim_map(x: Tensor, y: Tensor, data_range: float, window_size: int = 11) -> 
     Returns:
         ``[B, C, H - window_size + 1, W - window_size + 1]``.
     """
-    c = x.shape[1]
     kernel = kornia.filters.get_gaussian_kernel1d(window_size, 1.5, device=x.device, dtype=x.dtype)
     moments = torch.cat([x, y, x * x, y * y, x * y], 1).contiguous(memory_format=torch.channels_last)
     n = moments.shape[1]
     moments = F.conv2d(moments, kernel.view(1, 1, 1, -1).expand(n, 1, 1, -1), groups=n)
     moments = F.conv2d(moments, kernel.view(1, 1, -1, 1).expand(n, 1, -1, 1), groups=n)
-    mu1, mu2, xx, yy, xy = moments.contiguous().split(c, 1)
+    mu1, mu2, xx, yy, xy = moments.contiguous().chunk(5, 1)
     c1, c2 = (0.01 * data_range) ** 2, (0.03 * data_range) ** 2
     mu12, mu1_sq, mu2_sq = mu1 * mu2, mu1 * mu1, mu2 * mu2
     num = (2.0 * mu12 + c1) * (2.0 * (xy - mu12) + c2)
