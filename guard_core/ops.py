@@ -60,7 +60,7 @@ def ssim_map(x: Tensor, y: Tensor, data_range: float, window_size: int = 11) -> 
     The same numbers as ``kornia.metrics.ssim(..., padding="valid")`` (the tests hold them equal), computed with one
     separable filtering of the five moments stacked, channels-last, and no padding: kornia filters each moment on its
     own with reflect padding it then crops away, which made SSIM, forward and backward, 40 ms of a 130 ms protection
-    step on a 250×250 photo (12-16 ms this way; benchmarks/photo_speed.py).
+    step on a 250×250 photo (11-13 ms this way; benchmarks/ssim_speed.py).
 
     Args:
         x, y: ``[B, C, H, W]`` with the same ``data_range``.
