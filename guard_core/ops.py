@@ -59,8 +59,8 @@ def ssim_map(x: Tensor, y: Tensor, data_range: float, window_size: int = 11) -> 
 
     The same numbers as ``kornia.metrics.ssim(..., padding="valid")`` (the tests hold them equal), computed with one
     separable filtering of the five moments stacked, channels-last, and no padding: kornia filters each moment on its
-    own with reflect padding it then crops away, which made SSIM, forward and backward, 40 ms of a 130 ms protection
-    step on a 250×250 photo (11-13 ms this way; benchmarks/ssim_speed.py).
+    own with reflect padding it then crops away, which made SSIM, forward and backward, 37-41 ms of a ~150 ms
+    protection step on a 250×250 photo (11-13 ms this way; benchmarks/ssim_speed.py, docs/photo_guard.md).
 
     Args:
         x, y: ``[B, C, H, W]`` with the same ``data_range``.

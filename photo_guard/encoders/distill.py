@@ -11,8 +11,8 @@ clean answer on both (slightly robust surrogates are known to give perturbations
 NeurIPS 2021). The shipped student is the plain one (``--eps 0 --epochs 8``): measured in docs/photo_guard.md, the
 2/255 ARD student neither transferred to SFace nor could be moved much by protection itself. Writes
 ``face_student.safetensors`` (float16 weights and the student's mean embedding over the pool, its reference mean) and
-``train_log.json`` to the output folder; copy the weights into the user
-cache (``photo_guard.cache.cache_dir()``), where the ``face_student`` encoder loads them.
+``train_log.json`` to the output folder; copy the weights into the user cache (``photo_guard.cache.cache_dir()``),
+where the ``face_student`` encoder loads them.
 """
 
 from __future__ import annotations
