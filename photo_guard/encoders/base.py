@@ -68,6 +68,13 @@ class Encoder(nn.Module):
         """Raw :meth:`features` ``[B, D]`` minus the reference mean (unchanged where none is shipped)."""
         return features - self.reference_mean.to(features) if self.reference_mean.numel() else features
 
+    def published_copy(self) -> Encoder:
+        """A copy with the network's layers as published, for an attacker who fine-tunes its weights (an encoder that
+        folds layers together for speed rebuilds itself unfolded: folding changes what training moves)."""
+        import copy
+
+        return copy.deepcopy(self)
+
     def embed(self, images: Tensor, align: Tensor | None = None) -> Tensor:
         """Centred features ``[B, D]`` (raw features minus the reference mean)."""
         return self.centred(self(images, align))

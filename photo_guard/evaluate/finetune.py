@@ -9,7 +9,6 @@ Batch-norm statistics stay frozen (the usual practice on a hundred photos); ever
 
 from __future__ import annotations
 
-import copy
 import statistics
 from collections.abc import Sequence
 
@@ -27,7 +26,7 @@ def _finetune(
 ) -> tuple[Encoder, nn.Linear]:
     """A copy of ``encoder`` and a linear head trained together on model inputs ``x [N, C, h, w]``."""
     torch.manual_seed(seed)
-    model = copy.deepcopy(encoder).eval()  # eval: frozen batch-norm statistics; the weights still train
+    model = encoder.published_copy().eval()  # eval: frozen batch-norm statistics; the weights still train
     for p in model.parameters():
         p.requires_grad_(True)
     with torch.no_grad():

@@ -50,6 +50,34 @@ def test_face_encoders_identify_lfw_people(shared_data, name, wanted):
     assert accuracy >= wanted, accuracy
 
 
+@pytest.mark.parametrize("name", ["sface", "efficientnet_lite0"])
+def test_folded_encoders_keep_embedding_and_gradient(name):
+    """BatchNorm folded into the convolutions (and EfficientNet channels-last) changes rounding only: the protection
+    step sees the same embedding and the same gradient as the network as converted."""
+    from photo_guard.encoders.efficientnet import EfficientNetLite0Encoder
+    from photo_guard.encoders.sface import SFaceEncoder
+
+    cls = {"sface": SFaceEncoder, "efficientnet_lite0": EfficientNetLite0Encoder}[name]
+    fused, converted = cls(), cls(fused=False)
+    # The fine-tuning attacker trains the layers as published, not the folded ones.
+    published = fused.published_copy()
+    norms = [
+        sum(isinstance(m, torch.nn.modules.batchnorm._BatchNorm) for m in e.modules())
+        for e in (fused, converted, published)
+    ]
+    assert norms[0] <= 1 < 20 < norms[1] == norms[2]  # SFace keeps the one norm that follows no convolution
+    photos = torch.rand(2, 3, 96, 80, generator=torch.Generator().manual_seed(0))
+    out = []
+    for enc in (fused, converted):
+        x = photos.clone().requires_grad_(True)
+        z = enc.embed(x)
+        (g,) = torch.autograd.grad(z.square().sum(), x)
+        out.append((z.detach(), g))
+    (z1, g1), (z2, g2) = out
+    torch.testing.assert_close(z1, z2, rtol=1e-4, atol=1e-4 * z2.abs().max().item())
+    torch.testing.assert_close(g1, g2, rtol=1e-3, atol=1e-3 * g2.abs().max().item())
+
+
 def test_available_encoders_explains_what_is_missing():
     status = available_encoders()
     assert set(status) >= {"sface", "efficientnet_lite0", "face_student", "clip-vit-l-336", "siglip"}
