@@ -1,8 +1,11 @@
+import io
+
+import numpy as np
 import pytest
 import torch
 from PIL import Image
 
-from photo_guard.photo_io import PhotoError, read_photo, write_photo
+from photo_guard.photo_io import PhotoError, codec_change_255, read_photo, write_photo
 from tests.photo_guard.conftest import make_photo
 
 XMP = b'<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#"/></x:xmpmeta>'
@@ -79,3 +82,18 @@ def test_bad_files_get_one_line_errors(tmp_path):
         with pytest.raises(PhotoError) as info:
             read_photo(tmp_path / name)
         assert name in str(info.value) and "\n" not in str(info.value)
+
+
+def test_codec_change_is_the_largest_8_bit_change_of_a_re_encoding(tmp_path):
+    from photo_guard.photo_io import _save_kwargs
+
+    photo = read_photo(make_photo(tmp_path / "a.jpg", quality=90))
+    noise = torch.randn(photo.pixels.shape, generator=torch.Generator().manual_seed(0))
+    noisy = (photo.pixels + 0.05 * noise).clamp(0, 1)
+    u8 = (noisy * 255).round().byte().permute(1, 2, 0).numpy()
+    buf = io.BytesIO()
+    Image.fromarray(u8).save(buf, format="JPEG", **_save_kwargs(photo, strip_gps=True))  # as write_photo encodes
+    want = np.abs(np.asarray(Image.open(buf)).astype(int) - u8.astype(int)).max()  # in ints, independently
+    assert want > 0 and codec_change_255(photo, noisy) == want
+    png = read_photo(make_photo(tmp_path / "b.png"))
+    assert codec_change_255(png, png.pixels) == 0  # lossless

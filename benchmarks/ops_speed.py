@@ -1,0 +1,116 @@
+"""The image ops a protection calls most, ``guard_core`` against the kornia calls they replaced, timed in one process.
+
+    python benchmarks/ops_speed.py [--repeats 15]
+
+- SSIM as the protection loss calls it every step (forward+backward): ``ops.ssim_map`` against
+  ``kornia.metrics.ssim`` (the same numbers: tests/guard_core/test_ops.py), on one 250×250 face, a set of five and a
+  320×240 working copy.
+- Resize: ``ops.resize`` (torch's antialiased bilinear) against kornia's (Gaussian pre-blur, then bilinear), bringing
+  a 12-MP photo to the 320-px working size (forward) and halving a face (the EOT transform, forward+backward); the
+  last column is the mean distance to PIL's ``BILINEAR`` on scikit-image's astronaut brought to 128 px, in levels.
+- The full-resolution SSIM check (``quality.ssim`` over 16 tiles of 512×512, forward): one image at a time against
+  the whole batch at once.
+
+Each table row is the median time per call and the ratio to the kornia (or batched) call.
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import statistics
+import time
+from collections.abc import Callable
+
+import kornia
+import numpy as np
+import torch
+from torch import Tensor
+
+from guard_core import ops, quality
+
+
+def _seconds(fn: Callable[[], object], repeats: int) -> float:
+    times = []
+    for i in range(repeats + 1):  # the first call warms up
+        start = time.perf_counter()
+        fn()
+        if i:
+            times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def _with_grad(loss: Callable[[Tensor], Tensor], x: Tensor) -> Callable[[], object]:
+    def run() -> object:
+        d = torch.zeros_like(x, requires_grad=True)
+        return torch.autograd.grad(loss(x + d).sum(), d)
+
+    return run
+
+
+def _ssim_rows(g: torch.Generator, repeats: int) -> None:
+    print("| SSIM loss, forward+backward | kornia.metrics.ssim (ms) | ops.ssim_map (ms) | ratio |\n|---|---|---|---|")
+    for shape in [(1, 3, 250, 250), (5, 3, 250, 250), (1, 3, 320, 240)]:
+        x = torch.rand(shape, generator=g)
+        y = (x + 0.03 * torch.randn(shape, generator=g)).clamp(0, 1)
+        base = _seconds(_with_grad(functools.partial(_kornia_ssim, y=y), x), repeats)
+        ours = _seconds(_with_grad(functools.partial(ops.ssim_map, y=y, data_range=1.0), x), repeats)
+        print(f"| {list(shape)} | {base * 1000:.1f} | {ours * 1000:.1f} | {ours / base:.2f} |")
+
+
+def _kornia_ssim(x: Tensor, y: Tensor) -> Tensor:
+    return kornia.metrics.ssim(x, y, 11, max_val=1.0, padding="valid")
+
+
+def _kornia_resize(image: Tensor, size: tuple[int, int]) -> Tensor:
+    return kornia.geometry.transform.resize(image, size, interpolation="bilinear", antialias=True)
+
+
+def _resize_rows(g: torch.Generator, repeats: int) -> None:
+    import skimage.data
+    from PIL import Image
+
+    print("\n| resize | kornia (ms) | ops.resize (ms) | ratio |\n|---|---|---|---|")
+    big, face = torch.rand(1, 3, 3000, 4000, generator=g), torch.rand(1, 3, 250, 250, generator=g)
+    cases: list[tuple[str, Callable[..., Callable[[], object]]]] = [
+        ("12 MP -> 240×320, forward", lambda fn: lambda: fn(big, (240, 320))),
+        ("250 -> 125 px, forward+backward", lambda fn: _with_grad(lambda a: fn(a, (125, 125)), face)),
+    ]
+    for label, case in cases:
+        base = _seconds(case(_kornia_resize), min(repeats, 5))
+        ours = _seconds(case(ops.resize), min(repeats, 5))
+        print(f"| {label} | {base * 1000:.1f} | {ours * 1000:.1f} | {ours / base:.2f} |")
+    astro = skimage.data.astronaut()
+    pil = np.asarray(Image.fromarray(astro).resize((128, 128), Image.Resampling.BILINEAR), dtype=np.float32)
+    x = torch.from_numpy(astro).permute(2, 0, 1)[None].float() / 255
+    dist = [
+        float(np.abs(fn(x, (128, 128))[0].permute(1, 2, 0).numpy() * 255 - pil).mean())
+        for fn in (_kornia_resize, ops.resize)
+    ]
+    print(
+        f"| mean distance to PIL BILINEAR (levels of 255) | {dist[0]:.2f} | {dist[1]:.2f} | {dist[1] / dist[0]:.2f} |"
+    )
+
+
+def _tile_rows(g: torch.Generator, repeats: int) -> None:
+    x = torch.rand(16, 3, 512, 512, generator=g)
+    y = (x + 0.01 * torch.randn(x.shape, generator=g)).clamp(0, 1)
+    with torch.inference_mode():
+        base = _seconds(lambda: ops.ssim(x, y, 1.0), min(repeats, 5))
+        ours = _seconds(lambda: quality.ssim(x, y, 1.0), min(repeats, 5))
+    print("\n| SSIM check, 16 tiles of 512×512 | whole batch (ms) | quality.ssim, one tile at a time (ms) | ratio |")
+    print(f"|---|---|---|---|\n| forward | {base * 1000:.1f} | {ours * 1000:.1f} | {ours / base:.2f} |")
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--repeats", type=int, default=15)
+    args = p.parse_args()
+    g = torch.Generator().manual_seed(0)
+    _ssim_rows(g, args.repeats)
+    _resize_rows(g, args.repeats)
+    _tile_rows(g, args.repeats)
+
+
+if __name__ == "__main__":
+    main()
