@@ -231,8 +231,9 @@ def dp2vl_loss(
     target: dict[str, Tensor],
     quality_weight: float = 0.0,
 ) -> Tensor:
-    """Per-photo DP2-VL loss ``[B]``: ``Σ_e max(cos(z_e, c_e) - s_e, 0) - cos(z_e, t_e)`` (``centroid`` and ``target``
-    ``[B, D]`` per encoder: each photo's own; ``s_e`` the encoder's ``away_stop``) plus ``quality_weight · (1 - SSIM)``
+    """Per-photo DP2-VL loss ``[B]``: ``Σ_e w_e · (max(cos(z_e, c_e) - s_e, 0) - cos(z_e, t_e))`` (``centroid`` and
+    ``target`` ``[B, D]`` per encoder: each photo's own; ``s_e`` the encoder's ``away_stop``, ``w_e`` its
+    ``loss_weight``) plus ``quality_weight · (1 - SSIM)``
     to the clean photo (which keeps the change where the eye does not look for it).
 
     The push away from the person's centroid stops at orthogonal or before: pushed on past it, an encoder that moves
@@ -243,7 +244,7 @@ def dp2vl_loss(
     for e in encoders:
         z = e.embed(adv, align if e.face else None)
         away = (F.cosine_similarity(z, centroid[e.name], dim=-1) - e.away_stop).clamp_min(0)  # not to its mirror
-        total = total + away - F.cosine_similarity(z, target[e.name], dim=-1)
+        total = total + e.loss_weight * (away - F.cosine_similarity(z, target[e.name], dim=-1))
     return total
 
 

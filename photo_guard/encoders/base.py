@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import logging
 from importlib import resources
 
@@ -27,7 +28,8 @@ class Encoder(nn.Module):
     see an aligned face crop), and implement :meth:`preprocess` and :meth:`features`. ``away_stop``: the cosine to the
     person's centroid at which protection stops pushing a photo away from its person (0: orthogonal); an encoder
     whose embeddings move easily sets it above 0, so the photos do not land past orthogonal, where a head reads the
-    person back as its least likely class.
+    person back as its least likely class. ``loss_weight``: the encoder's share of the protection objective beside
+    the others in the ensemble (an encoder that is hard to move asks for more of each step).
 
     ``embed`` returns features centred by a *reference mean* shipped with the package (the mean embedding of a diverse
     photo set): pooled ReLU features are never negative, so without centring the antithetical target ``-c`` would be
@@ -38,6 +40,7 @@ class Encoder(nn.Module):
     input_size: tuple[int, int] = (224, 224)
     face: bool = False
     away_stop: float = 0.0
+    loss_weight: float = 1.0
 
     def __init__(self) -> None:
         super().__init__()
@@ -71,8 +74,6 @@ class Encoder(nn.Module):
     def published_copy(self) -> Encoder:
         """A copy with the network's layers as published, for an attacker who fine-tunes its weights (an encoder that
         folds layers together for speed rebuilds itself unfolded: folding changes what training moves)."""
-        import copy
-
         return copy.deepcopy(self)
 
     def embed(self, images: Tensor, align: Tensor | None = None) -> Tensor:

@@ -119,6 +119,10 @@ class SFaceEncoder(Encoder):
     name = "sface"
     input_size = (112, 112)
     face = True
+    # Twice EfficientNet-Lite0's share of the objective: face identity is the hard one to move. Photos protected one
+    # at a time, SFace's heads 16 / 21 % -> 12 / 16 % (EfficientNet's 9 / 9 % -> 7 / 8 %, least likely 12 / 12 % ->
+    # 12 / 14 %; benchmarks/photo_arrival.py --mode memory, docs/photo_guard.md).
+    loss_weight = 2.0
 
     def __init__(self, fused: bool = True) -> None:
         super().__init__()

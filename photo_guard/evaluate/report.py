@@ -134,7 +134,8 @@ def _strength_table(res: dict) -> list[str]:
         )
     for r in _rows(res, "adaptive"):
         out.append(
-            f"| {r['run']} (adaptive) | {r['attacker']} | {HEAD_NAMES[r['head']]} | yes | {_pct(r['clean_acc'])} | "
+            f"| {r['run']} (adaptive) | {r['attacker']} | {HEAD_NAMES[r['head']]} | "
+            f"{'yes' if r['white_box'] else 'no'} | {_pct(r['clean_acc'])} | "
             f"{_pct(r['protected_acc'])} | {_pct(r['protected_inverted_acc'])} |"
         )
     return out + [""]

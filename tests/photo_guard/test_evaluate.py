@@ -15,7 +15,7 @@ from photo_guard.evaluate import EvalConfig, goals, leakage, postprocess, run_ev
 from photo_guard.evaluate.finetune import finetune_leakage
 from photo_guard.evaluate.mini_vlm import vlm_leakage
 from photo_guard.evaluate.protection import model_inputs
-from photo_guard.evaluate.report import write_report
+from photo_guard.evaluate.report import markdown, write_report
 
 
 def make_identities(root, people=4, photos=5, size=(40, 48)):
@@ -218,6 +218,10 @@ def test_run_evaluation_end_to_end_resumes_and_reports(tmp_path, tiny_encoder):
     md = paths[1].read_text()
     assert "## Goals" in md and "photo-guard evaluate --data X" in md and "tiny2@default" in md
     assert "## Learners that adapt" in md and "| tiny2 | vlm place | yes |" in md
+    assert "(adaptive) | tiny | linear probe | yes |" in md
+    for r in res["rows"]:  # an adaptive attacker on an encoder outside the ensemble is reported as such
+        r["white_box"] = r["white_box"] and r["experiment"] != "adaptive"
+    assert "(adaptive) | tiny | linear probe | no |" in markdown(res)
     assert Image.open(paths[2]).size[0] > 500 and Image.open(paths[3]).size[0] > 300
 
 

@@ -214,3 +214,7 @@ def test_the_push_from_the_person_stops_at_orthogonal_or_at_the_encoders_away_st
     at_person_stopped = dp2vl_loss(x, x, [tiny_encoder], align, {"tiny": u}, target)
     assert torch.allclose(at_person_stopped, toward + 0.5, atol=1e-5)
     assert torch.allclose(dp2vl_loss(x, x, [tiny_encoder], align, {"tiny": -u}, target), toward, atol=1e-5)
+    # an encoder that is hard to move takes a larger share of the objective
+    tiny_encoder.loss_weight = 2.0
+    weighted = dp2vl_loss(x, x, [tiny_encoder], align, {"tiny": u}, target)
+    assert torch.allclose(weighted, 2 * (toward + 0.5), atol=1e-5)
