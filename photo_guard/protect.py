@@ -233,8 +233,8 @@ def dp2vl_loss(
 ) -> Tensor:
     """Per-photo DP2-VL loss ``[B]``: ``Σ_e w_e · (max(cos(z_e, c_e) - s_e, 0) - cos(z_e, t_e))`` (``centroid`` and
     ``target`` ``[B, D]`` per encoder: each photo's own; ``s_e`` the encoder's ``away_stop``, ``w_e`` its
-    ``loss_weight``) plus ``quality_weight · (1 - SSIM)``
-    to the clean photo (which keeps the change where the eye does not look for it).
+    ``loss_weight``) plus ``quality_weight · (1 - SSIM)`` to the clean photo (which keeps the change where the eye
+    does not look for it).
 
     The push away from the person's centroid stops at orthogonal or before: pushed on past it, an encoder that moves
     easily (EfficientNet-Lite0) put every set near the mirror of its person, which a head learns as an anti-label (its
