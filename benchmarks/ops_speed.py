@@ -6,8 +6,9 @@
   ``kornia.metrics.ssim`` (the same numbers: tests/guard_core/test_ops.py), on one 250×250 face, a set of five and a
   320×240 working copy.
 - Resize: ``ops.resize`` (torch's antialiased bilinear) against kornia's (Gaussian pre-blur, then bilinear), bringing
-  a 12-MP photo to the 320-px working size (forward) and halving a face (the EOT transform, forward+backward); the
-  last column is the mean distance to PIL's ``BILINEAR`` on scikit-image's astronaut brought to 128 px, in levels.
+  a 12-MP photo to the 320-px working size (forward) and halving a face (the EOT transform, forward+backward); then
+  torch's antialiased kernel against plain bilinear growing a face to 256 px (which ``ops.resize`` uses there); the
+  last row is the mean distance to PIL's ``BILINEAR`` on scikit-image's astronaut brought to 128 px, in levels.
 - The full-resolution SSIM check (``quality.ssim`` over 16 tiles of 512×512, forward): one image at a time against
   the whole batch at once.
 
@@ -25,6 +26,7 @@ from collections.abc import Callable
 import kornia
 import numpy as np
 import torch
+import torch.nn.functional as F
 from torch import Tensor
 
 from guard_core import ops, quality
@@ -66,6 +68,10 @@ def _kornia_resize(image: Tensor, size: tuple[int, int]) -> Tensor:
     return kornia.geometry.transform.resize(image, size, interpolation="bilinear", antialias=True)
 
 
+def _bilinear(image: Tensor, size: tuple[int, int], antialias: bool) -> Tensor:
+    return F.interpolate(image, size, mode="bilinear", antialias=antialias)
+
+
 def _resize_rows(g: torch.Generator, repeats: int) -> None:
     import skimage.data
     from PIL import Image
@@ -80,6 +86,15 @@ def _resize_rows(g: torch.Generator, repeats: int) -> None:
         base = _seconds(case(_kornia_resize), min(repeats, 5))
         ours = _seconds(case(ops.resize), min(repeats, 5))
         print(f"| {label} | {base * 1000:.1f} | {ours * 1000:.1f} | {ours / base:.2f} |")
+    # Growing (EfficientNet's 250 -> 256 px): ops.resize leaves the antialiased kernel out, same numbers.
+    grow = [
+        _seconds(_with_grad(functools.partial(_bilinear, size=(256, 256), antialias=aa), face), repeats)
+        for aa in (True, False)
+    ]
+    print(
+        f"| 250 -> 256 px, forward+backward: antialiased / plain bilinear | {grow[0] * 1000:.1f} | "
+        f"{grow[1] * 1000:.1f} | {grow[1] / grow[0]:.2f} |"
+    )
     astro = skimage.data.astronaut()
     pil = np.asarray(Image.fromarray(astro).resize((128, 128), Image.Resampling.BILINEAR), dtype=np.float32)
     x = torch.from_numpy(astro).permute(2, 0, 1)[None].float() / 255

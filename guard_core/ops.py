@@ -149,7 +149,7 @@ def resize(image: Tensor, size: tuple[int, int], antialias: bool = True) -> Tens
         image: ``[B, C, H, W]``. Returns ``[B, C, *size]``.
     """
     h, w = int(size[0]), int(size[1])
-    # Growing, the antialiased kernel gives plain bilinear's numbers (to 1e-7) at twice the cost backward.
+    # Growing, the antialiased kernel gives plain bilinear's numbers (to 1e-7) at 2.5x the time forward+backward.
     antialias = antialias and (h < image.shape[-2] or w < image.shape[-1])
     return F.interpolate(image, size=(h, w), mode="bilinear", antialias=antialias)
 
