@@ -1,0 +1,105 @@
+"""Independent differentiable branches of one input, run side by side on the CPU's cores.
+
+An ensemble objective (photo_guard: one term per encoder) is a sum of functions of the same images that share
+nothing but the input. Torch runs each convolution on every core, but small convolutions (a 112-px face) do not fill
+two cores; one branch per core, each single-threaded, does. ``python benchmarks/objective_speed.py``: the DP2-VL
+objective and its gradient on one face 120 -> 100 ms (×0.83), the face's whole optimisation ×0.92; a set of five
+photos fills the cores on its own (×1.02). The autograd graph is split at the input: each branch runs forward and
+backward on its own detached copy, and the input's gradient is the sum of the branches'.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from contextvars import ContextVar
+from functools import cache
+from typing import Any, TypeVar
+
+import torch
+from torch import Tensor
+from torch.autograd.function import once_differentiable
+
+__all__ = ["parallel_sum", "sequential"]
+
+Branch = Callable[[Tensor], Tensor]
+T = TypeVar("T")
+_sequential: ContextVar[bool] = ContextVar("guard_core_sequential", default=False)
+
+
+@contextmanager
+def sequential() -> Iterator[None]:
+    """Within this block :func:`parallel_sum` runs its branches one after another on every thread (the baseline in
+    benchmarks, and a debugging aid)."""
+    token = _sequential.set(True)
+    try:
+        yield
+    finally:
+        _sequential.reset(token)
+
+
+def parallel_sum(x: Tensor, branches: Sequence[Branch]) -> Tensor:
+    """``Σ_k branches[k](x)``, forward and backward on separate threads where that can help.
+
+    Args:
+        x: the shared input (any shape).
+        branches: functions of ``x`` returning tensors of one shape (for example a per-sample loss ``[B]``).
+    Returns:
+        the sum, differentiable with respect to ``x`` once (no gradient of the gradient). The plain sum on a GPU,
+        with fewer than two branches or threads, when no gradient is recorded, and inside :func:`sequential`.
+    """
+    threads = torch.get_num_threads()
+    plain = len(branches) < 2 or threads < 2 or x.device.type != "cpu" or _sequential.get()
+    if plain or not (torch.is_grad_enabled() and x.requires_grad):
+        return torch.stack([f(x) for f in branches]).sum(0)
+    out: Tensor = _Branches.apply(x, tuple(branches), threads)
+    return out
+
+
+@cache
+def _pool(workers: int) -> ThreadPoolExecutor:
+    return ThreadPoolExecutor(workers, thread_name_prefix="guard-branch")
+
+
+def _on_threads(jobs: list[Callable[[], T]], threads: int) -> list[T]:
+    """Run ``jobs`` on ``min(len(jobs), threads)`` workers that share the cores, then give the caller its cores back."""
+    workers = min(len(jobs), threads)
+    per_worker = max(1, threads // workers)
+
+    def run(job: Callable[[], T]) -> T:
+        torch.set_num_threads(per_worker)  # a worker's own thread count: torch keeps it per thread
+        return job()
+
+    try:
+        return [f.result() for f in [_pool(workers).submit(run, job) for job in jobs]]
+    finally:
+        torch.set_num_threads(threads)
+
+
+class _Branches(torch.autograd.Function):
+    """Each branch's graph hangs off its own leaf copy of the input; backward sums the leaves' gradients."""
+
+    @staticmethod
+    def forward(ctx: Any, x: Tensor, branches: tuple[Branch, ...], threads: int) -> Tensor:
+        def forward_one(f: Branch) -> Callable[[], tuple[Tensor, Tensor]]:
+            def job() -> tuple[Tensor, Tensor]:
+                leaf = x.detach().requires_grad_(True)
+                with torch.enable_grad():  # grad mode is per thread; autograd.Function.forward runs without it
+                    return leaf, f(leaf)
+
+            return job
+
+        ctx.graphs = _on_threads([forward_one(f) for f in branches], threads)
+        ctx.threads = threads
+        return torch.stack([out.detach() for _, out in ctx.graphs]).sum(0)
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx: Any, grad: Tensor) -> tuple[Tensor | None, None, None]:
+        def backward_one(leaf: Tensor, out: Tensor) -> Callable[[], Tensor]:
+            return lambda: torch.autograd.grad(out, leaf, grad)[0]
+
+        grads = _on_threads([backward_one(leaf, out) for leaf, out in ctx.graphs], ctx.threads)
+        del ctx.graphs  # the branches' graphs go with their last use
+        return torch.stack(grads).sum(0), None, None

@@ -1,0 +1,69 @@
+import threading
+
+import pytest
+import torch
+
+from guard_core.parallel import parallel_sum, sequential
+
+
+@pytest.fixture
+def two_threads():
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    yield
+    torch.set_num_threads(before)
+
+
+def _branches(seen: list[int]):
+    conv = torch.nn.Conv2d(3, 4, 3)
+    torch.nn.init.normal_(conv.weight, generator=torch.Generator().manual_seed(0))
+
+    def record(f):
+        def branch(x):
+            seen.append(threading.get_ident())
+            return f(x)
+
+        return branch
+
+    return [
+        record(lambda x: conv(x).square().flatten(1).mean(1)),
+        record(lambda x: x.sin().flatten(1).sum(1)),
+        record(lambda x: (x * x.flip(-1)).flatten(1).sum(1)),
+    ]
+
+
+def test_parallel_sum_equals_the_plain_sum_and_its_gradient_on_other_threads(two_threads):
+    x = torch.rand(2, 3, 9, 9, generator=torch.Generator().manual_seed(1), requires_grad=True)
+    seen: list[int] = []
+    branches = _branches(seen)
+    plain = torch.stack([f(x) for f in branches]).sum(0)
+    (g_plain,) = torch.autograd.grad(plain.sum(), x)
+    seen.clear()
+    out = parallel_sum(x, branches)
+    (g,) = torch.autograd.grad(out.sum(), x)
+    torch.testing.assert_close(out, plain)
+    torch.testing.assert_close(g, g_plain)
+    assert threading.get_ident() not in seen and len(seen) == 3
+    assert torch.get_num_threads() == 2  # the caller gets its threads back
+
+
+def test_parallel_sum_runs_in_place_without_a_gradient_or_when_asked(two_threads):
+    x = torch.rand(2, 3, 9, 9, requires_grad=True)
+    seen: list[int] = []
+    branches = _branches(seen)
+    with torch.no_grad():
+        parallel_sum(x, branches)
+    with sequential():
+        out = parallel_sum(x, branches)
+    assert out.grad_fn is not None and set(seen) == {threading.get_ident()}
+
+
+def test_a_failing_branch_raises_in_the_caller_and_restores_its_threads(two_threads):
+    x = torch.rand(4, requires_grad=True)
+
+    def broken(v):
+        raise ValueError("branch failed")
+
+    with pytest.raises(ValueError, match="branch failed"):
+        parallel_sum(x, [lambda v: v * 2, broken])
+    assert torch.get_num_threads() == 2
