@@ -23,6 +23,19 @@ from photo_guard.encoders import build_encoder
 from photo_guard.protect import ProtectConfig
 
 
+def sample_photos(folder: Path) -> tuple[Path, Path]:
+    """The benchmark's photos, written to ``folder``: a 250×250 face (Grace Hopper) and a 12-MP JPEG (astronaut)."""
+    import matplotlib.cbook
+    import skimage
+
+    hopper = Image.open(matplotlib.cbook.get_sample_data("grace_hopper.jpg", asfileobj=False)).convert("RGB")
+    w, _ = hopper.size
+    hopper.crop((w // 2 - 170, 20, w // 2 + 170, 360)).resize((250, 250)).save(folder / "face.jpg", quality=90)
+    astro = Image.open(Path(skimage.__file__).parent / "data" / "astronaut.png").convert("RGB")
+    astro.resize((4000, 3000), Image.Resampling.BICUBIC).save(folder / "big.jpg", quality=92)
+    return folder / "face.jpg", folder / "big.jpg"
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--repeats", type=int, default=3)
@@ -30,19 +43,10 @@ def main() -> None:
     p.add_argument("--steps", type=int, default=ProtectConfig().steps)
     p.add_argument("--old-steps", type=int, default=40, help="Also time a face at the old default step count.")
     args = p.parse_args()
-    import matplotlib.cbook
-    import skimage
-
     for name in ("sface", "efficientnet_lite0"):
         build_encoder(name)  # load once, outside the timings
     tmp = Path(tempfile.mkdtemp())
-    hopper = Image.open(matplotlib.cbook.get_sample_data("grace_hopper.jpg", asfileobj=False)).convert("RGB")
-    face = tmp / "face.jpg"
-    w, h = hopper.size
-    hopper.crop((w // 2 - 170, 20, w // 2 + 170, 360)).resize((250, 250)).save(face, quality=90)
-    big = tmp / "big.jpg"
-    astro = Image.open(Path(skimage.__file__).parent / "data" / "astronaut.png").convert("RGB")
-    astro.resize((4000, 3000), Image.Resampling.BICUBIC).save(big, quality=92)
+    face, big = sample_photos(tmp)
     rows: list[tuple] = []
     default = ProtectConfig().transforms  # None below: EOT over every registered transform (the default until 34f66a2)
     jobs: list[tuple[str, list[Path], int, tuple[str, ...] | None]] = [

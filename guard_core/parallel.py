@@ -3,9 +3,10 @@
 An ensemble objective (photo_guard: one term per encoder) is a sum of functions of the same images that share
 nothing but the input. Torch runs each convolution on every core, but small convolutions (a 112-px face) do not fill
 two cores; one branch per core, each single-threaded, does. ``python benchmarks/objective_speed.py``: the DP2-VL
-objective and its gradient on one face 120 -> 100 ms (×0.83), the face's whole optimisation ×0.92; a set of five
-photos fills the cores on its own (×1.02). The autograd graph is split at the input: each branch runs forward and
-backward on its own detached copy, and the input's gradient is the sum of the branches'.
+objective and its gradient on one face 122 -> 107 ms (×0.88), on two ×0.94, on five ×1.07 (a batch fills the cores
+on its own, so photo_guard takes one photo's terms side by side and a batch's one after another). The autograd
+graph is split at the input: each branch runs forward and backward on its own detached copy, and the input's gradient
+is the sum of the branches'.
 """
 
 from __future__ import annotations

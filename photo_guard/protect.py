@@ -50,6 +50,7 @@ __all__ = [
     "clean_view",
     "protect_set",
     "dp2vl_loss",
+    "dp2vl_terms",
     "measure",
     "perceptual_budget",
 ]
@@ -241,8 +242,24 @@ def dp2vl_loss(
     easily (EfficientNet-Lite0) put every set near the mirror of its person, which a head learns as an anti-label (its
     least likely class recovered 35-38 % of the affiliations; 21-22 % stopping at orthogonal, 12 % at cos 0.1,
     docs/photo_guard.md)."""
+    terms = dp2vl_terms(clean, encoders, align, centroid, target, quality_weight)
+    if len(adv) == 1:  # one photo leaves a core idle in each term; a batch fills both (benchmarks/objective_speed.py)
+        return parallel_sum(adv, terms)
+    return torch.stack([term(adv) for term in terms]).sum(0)
 
-    def term(e: Encoder) -> Callable[[Tensor], Tensor]:
+
+def dp2vl_terms(
+    clean: Tensor,
+    encoders: Sequence[Encoder],
+    align: Tensor,
+    centroid: dict[str, Tensor],
+    target: dict[str, Tensor],
+    quality_weight: float = 0.0,
+) -> list[Callable[[Tensor], Tensor]]:
+    """:func:`dp2vl_loss`'s terms, each a function of the perturbed photos ``[B, 3, H, W]`` -> ``[B]``: one per
+    encoder, then the quality term (when ``quality_weight``). They share nothing but the photos."""
+
+    def encoder_term(e: Encoder) -> Callable[[Tensor], Tensor]:
         def loss(x: Tensor) -> Tensor:
             z = e.embed(x, align if e.face else None)
             away = (F.cosine_similarity(z, centroid[e.name], dim=-1) - e.away_stop).clamp_min(0)  # not to its mirror
@@ -253,8 +270,7 @@ def dp2vl_loss(
     def quality_term(x: Tensor) -> Tensor:
         return quality_weight * (1 - ops.ssim(x, clean, 1.0))
 
-    terms = [term(e) for e in encoders] + ([quality_term] if quality_weight else [])
-    return parallel_sum(adv, terms)  # the terms share only the photo: each runs on a core of its own
+    return [encoder_term(e) for e in encoders] + ([quality_term] if quality_weight else [])
 
 
 def measure(

@@ -34,6 +34,17 @@ def shared_data() -> Path:
     return path
 
 
+@pytest.fixture
+def two_threads():
+    """Torch on two threads for the test (``guard_core.parallel`` runs side by side only with two or more)."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    yield
+    torch.set_num_threads(before)
+
+
 @pytest.fixture(autouse=True)
 def _private_state(tmp_path_factory, monkeypatch):
     """photo_guard's owner state (its secret) in a temp folder, never the tester's home."""

@@ -9,6 +9,7 @@ Batch-norm statistics stay frozen (the usual practice on a hundred photos); ever
 
 from __future__ import annotations
 
+import copy
 import statistics
 from collections.abc import Sequence
 
@@ -22,11 +23,11 @@ __all__ = ["finetune_leakage"]
 
 
 def _finetune(
-    encoder: Encoder, x: Tensor, labels: Tensor, classes: int, epochs: int, seed: int, batch: int = 20
+    published: Encoder, x: Tensor, labels: Tensor, classes: int, epochs: int, seed: int, batch: int = 20
 ) -> tuple[Encoder, nn.Linear]:
-    """A copy of ``encoder`` and a linear head trained together on model inputs ``x [N, C, h, w]``."""
+    """A copy of the ``published`` encoder and a linear head trained together on model inputs ``x [N, C, h, w]``."""
     torch.manual_seed(seed)
-    model = encoder.published_copy().eval()  # eval: frozen batch-norm statistics; the weights still train
+    model = copy.deepcopy(published).eval()  # eval: frozen batch-norm statistics; the weights still train
     for p in model.parameters():
         p.requires_grad_(True)
     with torch.no_grad():
@@ -66,8 +67,9 @@ def finetune_leakage(
     """Mean accuracy on the clean questions ``query_x`` of encoders fine-tuned on ``train_x`` (model inputs, see
     :func:`~photo_guard.evaluate.protection.model_inputs`), one per affiliation draw. ``*_id``: each row's identity."""
     accs = []
+    published = encoder.published_copy()  # the layers as published, not as folded for speed
     for k, draw in enumerate(affiliations):
         lab = torch.as_tensor(draw)
-        model, head = _finetune(encoder, train_x, lab[train_id], classes, epochs, seed=k)
+        model, head = _finetune(published, train_x, lab[train_id], classes, epochs, seed=k)
         accs.append(_accuracy(model, head, query_x, lab[query_id]))
     return statistics.mean(accs)

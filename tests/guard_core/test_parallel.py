@@ -6,14 +6,6 @@ import torch
 from guard_core.parallel import parallel_sum, sequential
 
 
-@pytest.fixture
-def two_threads():
-    before = torch.get_num_threads()
-    torch.set_num_threads(2)
-    yield
-    torch.set_num_threads(before)
-
-
 def _branches(seen: list[int]):
     conv = torch.nn.Conv2d(3, 4, 3)
     torch.nn.init.normal_(conv.weight, generator=torch.Generator().manual_seed(0))

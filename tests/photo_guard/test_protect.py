@@ -10,7 +10,7 @@ from photo_guard.batch import MANIFEST_NAME, protect_files
 from photo_guard.cli import cli
 from photo_guard.photo_io import read_photo
 from photo_guard.protect import ProtectConfig, perceptual_budget, protect_set
-from tests.photo_guard.conftest import make_photo
+from tests.photo_guard.conftest import TinyEncoder, make_photo
 
 
 def _photos(n=4, size=(48, 64)):
@@ -218,3 +218,30 @@ def test_the_push_from_the_person_stops_at_orthogonal_or_at_the_encoders_away_st
     tiny_encoder.loss_weight = 2.0
     weighted = dp2vl_loss(x, x, [tiny_encoder], align, {"tiny": u}, target)
     assert torch.allclose(weighted, 2 * (toward + 0.5), atol=1e-5)
+
+
+def test_one_photo_side_by_side_gets_the_loss_and_gradient_it_gets_in_a_batch(tiny_encoder, two_threads):
+    from photo_guard.protect import dp2vl_loss
+
+    second = TinyEncoder(1)
+    second.name = "tiny2"
+    encoders = [tiny_encoder, second]
+    x = torch.stack(_photos(2))
+    align = torch.zeros(2, 2, 3)
+    gen = torch.Generator().manual_seed(0)
+    cen = {e.name: F.normalize(torch.randn(2, e(x).shape[-1], generator=gen), dim=-1) for e in encoders}
+    tgt = {e.name: F.normalize(torch.randn(2, e(x).shape[-1], generator=gen), dim=-1) for e in encoders}
+    adv = x.clone().requires_grad_(True)
+    batch = dp2vl_loss(adv, x, encoders, align, cen, tgt, 2.0)
+    (g_batch,) = torch.autograd.grad(batch.sum(), adv)
+    for i in range(2):
+        one = adv[i : i + 1].detach().requires_grad_(True)
+        loss = dp2vl_loss(one, x[i : i + 1], encoders, align[i : i + 1], _row(cen, i), _row(tgt, i), 2.0)
+        assert loss.grad_fn is not None and type(loss.grad_fn).__name__ == "_BranchesBackward"
+        (g_one,) = torch.autograd.grad(loss.sum(), one)
+        torch.testing.assert_close(loss, batch[i : i + 1], rtol=1e-5, atol=1e-6)
+        torch.testing.assert_close(g_one, g_batch[i : i + 1], rtol=1e-4, atol=1e-6)
+
+
+def _row(d, i):
+    return {k: v[i : i + 1] for k, v in d.items()}
