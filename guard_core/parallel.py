@@ -11,6 +11,7 @@ is the sum of the branches'.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
@@ -61,6 +62,10 @@ def parallel_sum(x: Tensor, branches: Sequence[Branch]) -> Tensor:
 @cache
 def _pool(workers: int) -> ThreadPoolExecutor:
     return ThreadPoolExecutor(workers, thread_name_prefix="guard-branch")
+
+
+if hasattr(os, "register_at_fork"):  # a forked child has none of the parent's threads: it starts its own pool
+    os.register_at_fork(after_in_child=_pool.cache_clear)
 
 
 def _on_threads(jobs: list[Callable[[], T]], threads: int) -> list[T]:

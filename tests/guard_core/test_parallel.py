@@ -59,3 +59,19 @@ def test_a_failing_branch_raises_in_the_caller_and_restores_its_threads(two_thre
     with pytest.raises(ValueError, match="branch failed"):
         parallel_sum(x, [lambda v: v * 2, broken])
     assert torch.get_num_threads() == 2
+
+
+def test_a_forked_child_sums_side_by_side_on_its_own_threads(two_threads):
+    import multiprocessing
+
+    x = torch.rand(4, requires_grad=True)
+    parallel_sum(x, [lambda v: v * 2, lambda v: v * 3]).sum().backward()  # the parent's pool exists
+    ctx = multiprocessing.get_context("fork")
+    with ctx.Pool(1) as pool:
+        assert pool.apply_async(_child_gradient).get(timeout=60) == [5.0, 5.0, 5.0, 5.0]
+
+
+def _child_gradient() -> list[float]:
+    x = torch.ones(4, requires_grad=True)
+    parallel_sum(x, [lambda v: v * 2, lambda v: v * 3]).sum().backward()
+    return x.grad.tolist()
