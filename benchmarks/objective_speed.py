@@ -13,6 +13,7 @@ jobs (read, optimise, write, re-check) on that face and on its 12-MP JPEG, media
 from __future__ import annotations
 
 import argparse
+import itertools
 import statistics
 import tempfile
 import time
@@ -78,7 +79,7 @@ def main() -> None:
         print(f"| objective + gradient | {batch} | {ms} | {med['par'] / med['seq']:.2f} | {diff:.1e} |")
 
     for label, path in (("250x250 face", face_file), ("12 MP JPEG", big_file)):
-        outs = iter(range(10**6))
+        outs = itertools.count()
 
         def job(path=path, outs=outs) -> None:
             report = protect_files([path], path.parent / f"out{next(outs)}", cfg)

@@ -41,18 +41,19 @@ def sequential() -> Iterator[None]:
         _sequential.reset(token)
 
 
-def parallel_sum(x: Tensor, branches: Sequence[Branch]) -> Tensor:
+def parallel_sum(x: Tensor, branches: Sequence[Branch], side_by_side: bool = True) -> Tensor:
     """``Σ_k branches[k](x)``, forward and backward on separate threads where that can help.
 
     Args:
         x: the shared input (any shape).
         branches: functions of ``x`` returning tensors of one shape (for example a per-sample loss ``[B]``).
+        side_by_side: False for the plain sum (the caller knows its work fills the cores, e.g. a batch).
     Returns:
         the sum, differentiable with respect to ``x`` once (no gradient of the gradient). The plain sum on a GPU,
         with fewer than two branches or threads, when no gradient is recorded, and inside :func:`sequential`.
     """
     threads = torch.get_num_threads()
-    plain = len(branches) < 2 or threads < 2 or x.device.type != "cpu" or _sequential.get()
+    plain = not side_by_side or len(branches) < 2 or threads < 2 or x.device.type != "cpu" or _sequential.get()
     if plain or not (torch.is_grad_enabled() and x.requires_grad):
         return torch.stack([f(x) for f in branches]).sum(0)
     out: Tensor = _Branches.apply(x, tuple(branches), threads)

@@ -243,9 +243,8 @@ def dp2vl_loss(
     least likely class recovered 35-38 % of the affiliations; 21-22 % stopping at orthogonal, 12 % at cos 0.1,
     docs/photo_guard.md)."""
     terms = dp2vl_terms(clean, encoders, align, centroid, target, quality_weight)
-    if len(adv) == 1:  # one photo leaves a core idle in each term; a batch fills both (benchmarks/objective_speed.py)
-        return parallel_sum(adv, terms)
-    return torch.stack([term(adv) for term in terms]).sum(0)
+    # One photo leaves a core idle in each term; a batch fills both (benchmarks/objective_speed.py).
+    return parallel_sum(adv, terms, side_by_side=len(adv) == 1)
 
 
 def dp2vl_terms(
