@@ -50,10 +50,12 @@ def parallel_sum(x: Tensor, branches: Sequence[Branch], side_by_side: bool = Tru
         side_by_side: False for the plain sum (the caller knows its work fills the cores, e.g. a batch).
     Returns:
         the sum, differentiable with respect to ``x`` once (no gradient of the gradient). The plain sum on a GPU,
-        with fewer than two branches or threads, when no gradient is recorded, and inside :func:`sequential`.
+        with fewer than two branches or threads, when no gradient is recorded, inside :func:`sequential`, and in a
+        forked child process.
     """
     threads = torch.get_num_threads()
-    plain = not side_by_side or len(branches) < 2 or threads < 2 or x.device.type != "cpu" or _sequential.get()
+    plain = not side_by_side or len(branches) < 2 or threads < 2 or x.device.type != "cpu"
+    plain = plain or _sequential.get() or _forked
     if plain or not (torch.is_grad_enabled() and x.requires_grad):
         return torch.stack([f(x) for f in branches]).sum(0)
     out: Tensor = _Branches.apply(x, tuple(branches), threads)
@@ -65,8 +67,16 @@ def _pool(workers: int) -> ThreadPoolExecutor:
     return ThreadPoolExecutor(workers, thread_name_prefix="guard-branch")
 
 
-if hasattr(os, "register_at_fork"):  # a forked child has none of the parent's threads: it starts its own pool
-    os.register_at_fork(after_in_child=_pool.cache_clear)
+def _in_forked_child() -> None:
+    # A forked child has none of the parent's threads, and torch's OpenMP runtime is not safe to use from new threads
+    # there (a child's branch threads crashed in CI): a forked child sums in place.
+    global _forked
+    _forked = True
+
+
+_forked = False
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_in_forked_child)
 
 
 def _on_threads(jobs: list[Callable[[], T]], threads: int) -> list[T]:
