@@ -95,7 +95,14 @@ def _on_threads(jobs: list[Callable[[], T]], threads: int) -> list[T]:
 
 
 class _Branches(torch.autograd.Function):
-    """Each branch's graph hangs off its own leaf copy of the input; backward sums the leaves' gradients."""
+    """Each branch's graph hangs off its own leaf copy of the input; backward sums the leaves' gradients.
+
+    A branch whose output has one element (one photo's loss) takes its gradient in the job that ran its forward:
+    ``d(g·y)/dx = g·dy/dx`` for a scalar ``y``, so backward only scales the sum. The threads then meet once per call
+    instead of twice and neither waits at the forward's end for the slower branch (one face's objective and gradient
+    101 -> 92 ms, ``benchmarks/objective_speed.py``); the gradient is the same to the last bit. The cost: a caller
+    that never asks for the gradient has paid for it.
+    """
 
     @staticmethod
     def forward(ctx: Any, x: Tensor, branches: tuple[Branch, ...], threads: int) -> Tensor:
@@ -103,20 +110,27 @@ class _Branches(torch.autograd.Function):
             def job() -> tuple[Tensor, Tensor]:
                 leaf = x.detach().requires_grad_(True)
                 with torch.enable_grad():  # grad mode is per thread; autograd.Function.forward runs without it
-                    return leaf, f(leaf)
+                    out = f(leaf)
+                if out.numel() == 1:
+                    return out.detach(), torch.autograd.grad(out, leaf)[0]  # (value, its gradient)
+                return out, leaf  # (graph, its leaf): backward walks it
 
             return job
 
-        ctx.graphs = _on_threads([forward_one(f) for f in branches], threads)
+        ctx.results = _on_threads([forward_one(f) for f in branches], threads)
         ctx.threads = threads
-        return torch.stack([out.detach() for _, out in ctx.graphs]).sum(0)
+        return torch.stack([out.detach() for out, _ in ctx.results]).sum(0)
 
     @staticmethod
     @once_differentiable
     def backward(ctx: Any, grad: Tensor) -> tuple[Tensor | None, None, None]:
-        def backward_one(leaf: Tensor, out: Tensor) -> Callable[[], Tensor]:
+        results = ctx.results
+        del ctx.results  # the branches' graphs go with their last use
+        if results[0][0].grad_fn is None:  # gradients taken in the forward jobs
+            return torch.stack([g for _, g in results]).sum(0) * grad.reshape(()), None, None
+
+        def backward_one(out: Tensor, leaf: Tensor) -> Callable[[], Tensor]:
             return lambda: torch.autograd.grad(out, leaf, grad)[0]
 
-        grads = _on_threads([backward_one(leaf, out) for leaf, out in ctx.graphs], ctx.threads)
-        del ctx.graphs  # the branches' graphs go with their last use
+        grads = _on_threads([backward_one(out, leaf) for out, leaf in results], ctx.threads)
         return torch.stack(grads).sum(0), None, None

@@ -1,4 +1,5 @@
 import threading
+from typing import Any
 
 import pytest
 import torch
@@ -37,6 +38,33 @@ def test_parallel_sum_equals_the_plain_sum_and_its_gradient_on_other_threads(two
     torch.testing.assert_close(g, g_plain)
     assert threading.get_ident() not in seen and len(seen) == 3
     assert torch.get_num_threads() == 2  # the caller gets its threads back
+
+
+class _RecordBackward(torch.autograd.Function):
+    """The identity, whose backward notes the thread it ran on."""
+
+    @staticmethod
+    def forward(ctx: Any, x: torch.Tensor, seen: list[int]) -> torch.Tensor:
+        ctx.seen = seen
+        return x.view_as(x)
+
+    @staticmethod
+    def backward(ctx: Any, grad: torch.Tensor) -> tuple[torch.Tensor, None]:
+        ctx.seen.append(threading.get_ident())
+        return grad, None
+
+
+def test_one_element_branches_take_their_gradient_in_the_forward_jobs(two_threads):
+    x = torch.rand(1, 3, 9, 9, generator=torch.Generator().manual_seed(2), requires_grad=True)
+    branches = _branches([])
+    backward_threads: list[int] = []
+    recorded = [lambda v, f=f: f(_RecordBackward.apply(v, backward_threads)) for f in branches]
+    out = parallel_sum(x, recorded)
+    assert len(backward_threads) == 3 and threading.get_ident() not in backward_threads  # before any backward call
+    (g,) = torch.autograd.grad(out * 2.5, x)  # backward scales by the caller's gradient
+    (g_plain,) = torch.autograd.grad(torch.stack([f(x) for f in branches]).sum(0) * 2.5, x)
+    torch.testing.assert_close(g, g_plain)
+    assert len(backward_threads) == 3  # nothing left to walk
 
 
 def test_parallel_sum_runs_in_place_without_a_gradient_or_when_asked(two_threads):
