@@ -76,6 +76,7 @@ class ProtectConfig:
     # crop and mirror: JPEG 75 / resize 0.5 left SFace 27 / 45 % of affiliations, against 34 / 57 % with every one.
     transforms: tuple[str, ...] | None = ("RandomJPEG", "RandomResize", "RandomBlur", "RandomAlign")
     method: Literal["sign", "adam"] = "adam"
+    step_size: float = 0.25  # Adam's step as a fraction of ε (sign steps: 2.5·ε / steps)
     momentum: float = 0.0
     delta_scale: float = 1.0  # δ optimised on a grid this fraction of the working size (low frequency)
     chunk: int = 8
@@ -184,7 +185,7 @@ def protect_set(
     eps = cfg.eps
     transforms = registry.transforms(cfg.transforms) if cfg.eot_samples else []
     objective = registry.objective(cfg.objective)
-    step = eps / 4 if cfg.method == "adam" else 2.5 * eps / max(1, cfg.steps)
+    step = cfg.step_size * eps if cfg.method == "adam" else 2.5 * eps / max(1, cfg.steps)
     pgd_config = PGDConfig(
         eps=eps,
         steps=cfg.steps,

@@ -11,7 +11,7 @@ from torch import Tensor
 from ..encoders import DEFAULT_ENCODERS
 from ..errors import PhotoGuardError
 from ..photo_io import SUPPORTED_SUFFIXES
-from ..protect import Target
+from ..protect import ProtectConfig, Target
 
 __all__ = ["EvalConfig", "ProtectRun", "Task", "sample_task", "ImageSet"]
 
@@ -27,7 +27,7 @@ class EvalConfig:
     queries: int = 10
     labels: int = 10
     draws: int = 5
-    steps: int = 20
+    steps: int = ProtectConfig.steps  # the tool's default
     seed: int = 0
     attackers: tuple[str, ...] = DEFAULT_ENCODERS  # every encoder protection uses is also an attacker
     heads: tuple[str, ...] = ("linear", "mlp")

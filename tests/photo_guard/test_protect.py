@@ -69,6 +69,20 @@ def test_mixed_sizes_and_full_resolution(tiny_encoder):
     assert [r.pixels.shape for r in results] == [p.shape for p in photos]
 
 
+def test_adams_step_is_step_size_times_eps(tiny_encoder):
+    photos = _photos(1)
+    plain = dict(encoders=("tiny",), eot_samples=0, perceptual=False, quality_weight=0.0, device="cpu")
+    start = protect_set(photos, ProtectConfig(steps=0, **plain), measure_result=False)[0].pixels  # the random start
+
+    def moved(step_size: float) -> float:
+        out = protect_set(photos, ProtectConfig(steps=1, step_size=step_size, **plain), measure_result=False)
+        return float((out[0].pixels - start).abs().max()) * 255
+
+    eps_255 = ProtectConfig().eps * 255
+    assert moved(0.25) == pytest.approx(0.25 * eps_255, abs=0.6)  # Adam's first step is ±lr, then 8-bit rounding
+    assert moved(0.5) == pytest.approx(0.5 * eps_255, abs=0.6)
+
+
 def test_perceptual_budget_spends_less_on_flat_areas():
     img = torch.full((1, 3, 32, 32), 0.5)
     img[..., 16:] = torch.rand(1, 3, 32, 16)
