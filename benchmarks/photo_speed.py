@@ -1,10 +1,13 @@
 """photo_guard speed: seconds per photo at default strength, for a 250×250 face photo set and a 12-megapixel JPEG.
 
     python benchmarks/photo_speed.py [--repeats 3] [--device auto] [--steps N (default: the tool's default)]
+        [--allocator retain|default]
 
 Both offline encoders (SFace + EfficientNet-Lite0). The baseline row is one PGD step's cost on one face photo; the
 ratios say how many such steps each job costs (work happens at the encoders' resolution, so a 12-MP photo costs little
-more than a small one).
+more than a small one). The process keeps freed memory for reuse as the ``photo-guard`` command does
+(``guard_core.memory``); ``--allocator default`` leaves glibc's allocator as it is (a host that runs the plugin in its
+own process).
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from pathlib import Path
 import torch
 from PIL import Image
 
+from guard_core.memory import retain_freed_memory
 from photo_guard.batch import protect_files
 from photo_guard.encoders import build_encoder
 from photo_guard.protect import ProtectConfig
@@ -42,7 +46,10 @@ def main() -> None:
     p.add_argument("--device", default="auto")
     p.add_argument("--steps", type=int, default=ProtectConfig().steps)
     p.add_argument("--old-steps", type=int, default=40, help="Also time a face at the old default step count.")
+    p.add_argument("--allocator", choices=["retain", "default"], default="retain")
     args = p.parse_args()
+    if args.allocator == "retain":
+        retain_freed_memory()
     for name in ("sface", "efficientnet_lite0"):
         build_encoder(name)  # load once, outside the timings
     tmp = Path(tempfile.mkdtemp())
@@ -80,8 +87,8 @@ def main() -> None:
     base = rows[0][1]
     device = "cuda" if (args.device in ("auto", "cuda") and torch.cuda.is_available()) else "cpu"
     print(
-        f"device: {device}, {torch.get_num_threads()} CPU threads; medians of {args.repeats} runs (full job: read, "
-        f"detect, optimise, write)"
+        f"device: {device}, {torch.get_num_threads()} CPU threads, allocator: {args.allocator}; medians of "
+        f"{args.repeats} runs (full job: read, detect, optimise, write)"
     )
     print("| job | s / photo | photos / s | x one step |")
     print("|---|---|---|---|")

@@ -12,8 +12,10 @@ from guard_core.cli import GuardCommands
 
 from . import __version__
 
-# photo_guard.encoders.DEFAULT_ENCODERS, spelled here so that --help does not import torch (a test holds them equal).
+# photo_guard.encoders.DEFAULT_ENCODERS and ProtectConfig.steps, spelled here so that --help does not import torch (a
+# test holds them equal).
 _ENSEMBLE = "sface,efficientnet_lite0"
+_STEPS = 20
 
 
 @click.group(cls=GuardCommands, context_settings={"help_option_names": ["-h", "--help"]})
@@ -39,7 +41,7 @@ def _rank_world() -> tuple[int, int]:
     help="Budget ε = 4, 8 or 16 /255.",
 )
 @click.option("--encoders", default=_ENSEMBLE, show_default=True, help="Comma-separated encoder ensemble.")
-@click.option("--steps", default=20, show_default=True)
+@click.option("--steps", default=_STEPS, show_default=True)
 @click.option("--strip-gps", is_flag=True, help="Drop GPS position from EXIF (other EXIF is kept).")
 @click.option("--device", default="auto", show_default=True)
 @click.option("--set-size", default=16, show_default=True, help="Photos optimised together.")
@@ -184,7 +186,7 @@ def watch(inbox, outbox, strength, encoders, settle, device) -> None:
 @click.option("--queries", default=10, show_default=True, help="Clean question photos per identity, at most.")
 @click.option("--labels", default=10, show_default=True, help="Number of affiliation classes.")
 @click.option("--draws", default=5, show_default=True, help="Independent affiliation draws averaged.")
-@click.option("--steps", default=20, show_default=True)
+@click.option("--steps", default=_STEPS, show_default=True)
 @click.option("--encoders", default=_ENSEMBLE, show_default=True, help="Ensemble protected against.")
 @click.option("--attackers", default=_ENSEMBLE, show_default=True, help="Encoders the attacker uses.")
 @click.option(
@@ -274,8 +276,10 @@ def plugins() -> None:
 
 def main() -> None:
     from guard_core.errors import one_line_warnings
+    from guard_core.memory import retain_freed_memory
 
     one_line_warnings()
+    retain_freed_memory()  # the process is ours: freed photo-sized blocks are reused, not faulted in again
     from .plugins import load_plugins
 
     load_plugins().hook.register_commands(cli=cli)

@@ -18,6 +18,8 @@ from pathlib import Path
 from watchdog.events import FileSystemEvent, FileSystemEventHandler
 from watchdog.observers import Observer
 
+from guard_core.memory import release_freed_memory
+
 from .batch import BatchReport
 from .errors import PhotoGuardError
 from .photo_io import SUPPORTED_SUFFIXES
@@ -102,7 +104,8 @@ def watch(
                     if f.is_file():
                         pending.touch(f)
                 last_scan = time.monotonic()
-            for path in pending.settled(settle):
+            ready = pending.settled(settle)
+            for path in ready:
                 try:
                     st = path.stat()
                 except OSError:
@@ -113,6 +116,8 @@ def watch(
                     log.error("%s", message)
                 if on_done and (report.protected or report.failed):
                     on_done(report)
+            if ready:
+                release_freed_memory()  # between batches, what their photos freed goes back to the system
             stop.wait(poll)
     finally:
         observer.stop()
