@@ -3,7 +3,7 @@
 An ensemble objective (photo_guard: one term per encoder) is a sum of functions of the same images that share
 nothing but the input. Torch runs each convolution on every core, but small convolutions (a 112-px face) do not fill
 two cores; one branch per core, each single-threaded, does. ``python benchmarks/objective_speed.py``: the DP2-VL
-objective and its gradient on one face 122 -> 107 ms (×0.88), on two ×0.94, on five ×1.07 (a batch fills the cores
+objective and its gradient on one face 129 -> 100 ms (×0.77), on two ×0.92, on five ×0.99 (a batch fills the cores
 on its own, so photo_guard takes one photo's terms side by side and a batch's one after another). The autograd
 graph is split at the input: each branch runs forward and backward on its own detached copy, and the input's gradient
 is the sum of the branches'.
@@ -100,7 +100,7 @@ class _Branches(torch.autograd.Function):
     A branch whose output has one element (one photo's loss) takes its gradient in the job that ran its forward:
     ``d(g·y)/dx = g·dy/dx`` for a scalar ``y``, so backward only scales the sum. The threads then meet once per call
     instead of twice and neither waits at the forward's end for the slower branch (one face's objective and gradient
-    101 -> 92 ms, ``benchmarks/objective_speed.py``); the gradient is the same to the last bit. The cost: a caller
+    96.0 -> 91.0 ms against the two-phase way, interleaved in one process); the gradient is the same to the last bit. The cost: a caller
     that never asks for the gradient has paid for it.
     """
 
