@@ -100,8 +100,8 @@ class _Branches(torch.autograd.Function):
     A branch whose output has one element (one photo's loss) takes its gradient in the job that ran its forward:
     ``d(g·y)/dx = g·dy/dx`` for a scalar ``y``, so backward only scales the sum. The threads then meet once per call
     instead of twice and neither waits at the forward's end for the slower branch (one face's objective and gradient
-    96.0 -> 91.0 ms against the two-phase way, interleaved in one process); the gradient is the same to the last bit. The cost: a caller
-    that never asks for the gradient has paid for it.
+    96.0 -> 91.0 ms against the two-phase way, interleaved in one process); the gradient is the same to the last bit.
+    The cost: a caller that never asks for the gradient has paid for it.
     """
 
     @staticmethod
