@@ -41,7 +41,7 @@ def _timed_gradient(encoder: Encoder, photos: torch.Tensor) -> tuple[float, torc
 
 
 def _activation_rows(repeats: int, g: torch.Generator) -> None:
-    print("\n| SFace, forward+backward | photos | aten PReLU (ms) | prelu_fixed_slope (ms) | ratio | max gradient diff |")
+    print("\n| SFace, forward+backward | photos | aten PReLU (ms) | prelu_fixed_slope (ms) | ratio | max grad. diff |")
     print("|---|---|---|---|---|---|")
     sface = SFaceEncoder()
     (chain,) = [m for m in sface.modules() if isinstance(m, SFaceNet)]
