@@ -9,6 +9,12 @@
   a 12-MP photo to the 320-px working size (forward) and halving a face (the EOT transform, forward+backward); then
   torch's antialiased kernel against plain bilinear growing a face to 256 px (which ``ops.resize`` uses there); the
   last row is the mean distance to PIL's ``BILINEAR`` on scikit-image's astronaut brought to 128 px, in levels.
+- SSIM against a fixed reference (the protection's quality term): ``ops.ssim`` against ``ops.ssim_to`` (the clean
+  photo's moments filtered once), forward+backward, one 250×250 face.
+- JPEG: kornia's differentiable codec against ``ops.jpeg`` (libjpeg's steps, :mod:`guard_core.jpeg_codec`),
+  forward+backward on one face and a set of five; then, on scikit-image's astronaut with a seeded 8/255 perturbation
+  (3×3-smoothed, as a protection's is), each codec's mean distance to Pillow's decoded JPEG (levels of 255) and the
+  cosine between the perturbation each lets through (codec(photo + δ) − codec(photo)) and the one Pillow lets through.
 - The full-resolution SSIM check (``quality.ssim`` over 16 tiles of 512×512, forward): one image at a time against
   the whole batch at once.
 
@@ -107,6 +113,59 @@ def _resize_rows(g: torch.Generator, repeats: int) -> None:
     )
 
 
+def _ssim_to_rows(g: torch.Generator, repeats: int) -> None:
+    y = torch.rand(1, 3, 250, 250, generator=g)
+    x = (y + 0.03 * torch.randn(y.shape, generator=g)).clamp(0, 1)
+    base = _seconds(_with_grad(lambda a: ops.ssim(a, y, 1.0), x), repeats)
+    against = ops.ssim_to(y, 1.0)
+    ours = _seconds(_with_grad(against, x), repeats)
+    print("\n| SSIM to a fixed photo, forward+backward | ops.ssim (ms) | ops.ssim_to (ms) | ratio |\n|---|---|---|---|")
+    print(f"| [1, 3, 250, 250] | {base * 1000:.1f} | {ours * 1000:.1f} | {ours / base:.2f} |")
+
+
+def _kornia_jpeg(image: Tensor, quality: float) -> Tensor:
+    h, w = image.shape[-2:]
+    padded = F.pad(image, (0, (-w) % 16, 0, (-h) % 16), mode="replicate")
+    q = torch.full((image.shape[0],), float(quality))
+    return kornia.enhance.jpeg_codec_differentiable(padded, q)[..., :h, :w]
+
+
+def _pillow_jpeg(image: Tensor, quality: int) -> Tensor:
+    import io
+
+    from PIL import Image
+
+    buf = io.BytesIO()
+    pixels = (image[0].permute(1, 2, 0).numpy() * 255).round().astype(np.uint8)
+    Image.fromarray(pixels).save(buf, "JPEG", quality=quality)
+    return torch.from_numpy(np.asarray(Image.open(buf), dtype=np.float32) / 255).permute(2, 0, 1)[None]
+
+
+def _jpeg_rows(g: torch.Generator, repeats: int) -> None:
+    import skimage.data
+
+    print("\n| JPEG 75, forward+backward | kornia (ms) | ops.jpeg (ms) | ratio |\n|---|---|---|---|")
+    for batch in (1, 5):
+        x = torch.rand(batch, 3, 250, 250, generator=g)
+        base = _seconds(_with_grad(lambda a: _kornia_jpeg(a, 75), x), repeats)
+        ours = _seconds(_with_grad(lambda a: ops.jpeg(a, 75), x), repeats)
+        print(f"| {batch} × 250×250 | {base * 1000:.1f} | {ours * 1000:.1f} | {ours / base:.2f} |")
+    photo = torch.from_numpy(skimage.data.astronaut()).permute(2, 0, 1)[None].float() / 255
+    delta = F.avg_pool2d((torch.rand(photo.shape, generator=g) * 2 - 1) * 8 / 255, 3, 1, 1) * 3
+    protected = ((photo + delta).clamp(0, 1) * 255).round() / 255
+    print("\n| astronaut + δ, against Pillow | kornia | ops.jpeg |\n|---|---|---|")
+    for q in (50, 75, 90):
+        pil = _pillow_jpeg(protected, q)
+        let_through = (pil - _pillow_jpeg(photo, q)).flatten()
+        dist, cos = [], []
+        for codec in (_kornia_jpeg, ops.jpeg):
+            out = codec(protected, q)
+            dist.append(float((out - pil).abs().mean()) * 255)
+            cos.append(float(F.cosine_similarity((out - codec(photo, q)).flatten(), let_through, 0)))
+        print(f"| quality {q}: mean distance (levels) | {dist[0]:.2f} | {dist[1]:.2f} |")
+        print(f"| quality {q}: cosine of the δ let through | {cos[0]:.3f} | {cos[1]:.3f} |")
+
+
 def _tile_rows(g: torch.Generator, repeats: int) -> None:
     x = torch.rand(16, 3, 512, 512, generator=g)
     y = (x + 0.01 * torch.randn(x.shape, generator=g)).clamp(0, 1)
@@ -123,7 +182,9 @@ def main() -> None:
     args = p.parse_args()
     g = torch.Generator().manual_seed(0)
     _ssim_rows(g, args.repeats)
+    _ssim_to_rows(g, args.repeats)
     _resize_rows(g, args.repeats)
+    _jpeg_rows(g, args.repeats)
     _tile_rows(g, args.repeats)
 
 

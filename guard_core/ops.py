@@ -15,6 +15,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from .jpeg_codec import jpeg_round_trip
+
 __all__ = [
     "to_uint8",
     "from_uint8",
@@ -137,7 +139,8 @@ def ycbcr_to_rgb(image: Tensor) -> Tensor:
 
 
 def jpeg(image: Tensor, quality: float | Tensor) -> Tensor:
-    """Differentiable JPEG compression (kornia's codec with straight-through rounding).
+    """Differentiable JPEG round trip as libjpeg codes it at 4:2:0 (:mod:`guard_core.jpeg_codec`; straight-through
+    rounding).
 
     Any size is accepted: the image is replicate-padded to a multiple of 16 (the 4:2:0 macro-block) and cropped back,
     as an encoder pads the last block row/column.
@@ -155,7 +158,7 @@ def jpeg(image: Tensor, quality: float | Tensor) -> Tensor:
     if ph or pw:
         rgb = F.pad(rgb, (0, pw, 0, ph), mode="replicate")
     q = torch.as_tensor(quality, dtype=rgb.dtype, device=rgb.device).expand(rgb.shape[0]).contiguous()
-    out = kornia.enhance.jpeg_codec_differentiable(rgb, q)[..., :h, :w]
+    out = jpeg_round_trip(rgb * 255, q)[..., :h, :w] / 255
     return out.mean(1, keepdim=True) if grey else out
 
 
