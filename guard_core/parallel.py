@@ -23,7 +23,7 @@ import torch
 from torch import Tensor
 from torch.autograd.function import once_differentiable
 
-__all__ = ["parallel_sum", "sequential"]
+__all__ = ["parallel_sum", "sequential", "side_by_side"]
 
 Branch = Callable[[Tensor], Tensor]
 T = TypeVar("T")
@@ -60,6 +60,16 @@ def parallel_sum(x: Tensor, branches: Sequence[Branch], side_by_side: bool = Tru
         return torch.stack([f(x) for f in branches]).sum(0)
     out: Tensor = _Branches.apply(x, tuple(branches), threads)
     return out
+
+
+def side_by_side(jobs: Sequence[Callable[[], T]]) -> list[T]:
+    """Each job's result, the jobs run on the cores' threads (each single-threaded), as :func:`parallel_sum` runs its
+    branches; one after another where it would run them so (fewer than two jobs or threads, inside
+    :func:`sequential`, in a forked child). For CPU work too small to fill the cores on its own, e.g. one photo through
+    each encoder. Grad and inference modes are per thread: a job that needs one sets it itself."""
+    if len(jobs) < 2 or torch.get_num_threads() < 2 or _sequential.get() or _forked:
+        return [job() for job in jobs]
+    return _on_threads(list(jobs), torch.get_num_threads())
 
 
 @cache

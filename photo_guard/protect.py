@@ -33,7 +33,7 @@ from torch import Tensor
 
 from guard_core import ops, quality
 from guard_core.device import resolve
-from guard_core.parallel import parallel_sum
+from guard_core.parallel import parallel_sum, side_by_side
 from guard_core.pgd import PGD, PGDConfig
 
 from . import registry
@@ -338,14 +338,23 @@ def _embed_all(
     encs: Sequence[Encoder], works: list[Tensor], aligns: list[Tensor], groups: dict[tuple[int, int], list[int]]
 ) -> dict[str, Tensor]:
     out: dict[str, list[Tensor]] = {e.name: [torch.empty(0)] * len(works) for e in encs}
-    with torch.inference_mode():
-        for idx in groups.values():
-            x, align = torch.stack([works[i] for i in idx]), torch.stack([aligns[i] for i in idx])
-            for e in encs:
-                z = e.embed(x, align if e.face else None)
-                for j, i in enumerate(idx):
-                    out[e.name][i] = z[j]
+    for idx in groups.values():
+        x, align = torch.stack([works[i] for i in idx]), torch.stack([aligns[i] for i in idx])
+        jobs = [_embedding(e, x, align) for e in encs]
+        # One photo leaves a core idle in each encoder; a batch fills both (as the objective's terms).
+        zs = side_by_side(jobs) if len(idx) == 1 and x.device.type == "cpu" else [embed() for embed in jobs]
+        for e, z in zip(encs, zs):
+            for j, i in enumerate(idx):
+                out[e.name][i] = z[j]
     return {n: torch.stack(v) for n, v in out.items()}
+
+
+def _embedding(e: Encoder, x: Tensor, align: Tensor) -> Callable[[], Tensor]:
+    def embed() -> Tensor:
+        with torch.inference_mode():  # per thread: set in the job that may run on a worker
+            return e.embed(x, align if e.face else None)
+
+    return embed
 
 
 def _targets(

@@ -4,7 +4,7 @@ from typing import Any
 import pytest
 import torch
 
-from guard_core.parallel import parallel_sum, sequential
+from guard_core.parallel import parallel_sum, sequential, side_by_side
 
 
 def _branches(seen: list[int]):
@@ -105,3 +105,15 @@ def _child_gradient() -> list[float]:
     assert type(out.grad_fn).__name__ != "_BranchesBackward"  # no threads started in the child
     (grad,) = torch.autograd.grad(out.sum(), x)
     return grad.tolist()
+
+
+def test_side_by_side_runs_each_job_single_threaded_on_the_cores_and_keeps_their_order(two_threads):
+    def job(k: int):
+        return lambda: (k, threading.get_ident(), torch.get_num_threads())
+
+    results = side_by_side([job(k) for k in range(3)])
+    assert [k for k, *_ in results] == [0, 1, 2]
+    assert all(t != threading.get_ident() and n == 1 for _, t, n in results)
+    assert torch.get_num_threads() == 2
+    with sequential():
+        assert {t for _, t, _ in side_by_side([job(k) for k in range(2)])} == {threading.get_ident()}
