@@ -61,6 +61,45 @@ def test_darktable_lua_parses():
     assert done.returncode == 0, done.stderr
 
 
+# darktable itself is not installable here: a stand-in with the API the hook uses, run by the real Lua.
+_DARKTABLE = """
+local calls, printed, storage = 0, {}, {}
+package.preload["darktable"] = function()
+  return {
+    register_storage = function(name, label, store, finalize) storage = {store = store, finalize = finalize} end,
+    control = {execute = function(cmd) calls = calls + 1; local _, _, code = os.execute(cmd); return code end},
+    print = function(s) table.insert(printed, s) end,
+  }
+end
+package.preload["lib/dtutils"] = function() return {check_min_api_version = function() end} end
+dofile(arg[1])
+local images = {}
+for i = 2, #arg do
+  storage.store(nil, i, nil, arg[i], i - 1, #arg - 1, false, nil)
+  images["image" .. i] = arg[i]
+end
+storage.finalize(nil, images, nil)
+print("calls " .. calls .. "; printed " .. #printed)
+"""
+
+
+@pytest.mark.slow
+def test_darktable_export_is_protected_in_one_call_at_its_end(tmp_path):
+    lua = shutil.which("lua5.4") or shutil.which("lua")
+    if lua is None:
+        pytest.skip("Debian's lua5.4 is not installed (.ci/run installs it)")
+    driver = tmp_path / "darktable.lua"
+    driver.write_text(_DARKTABLE)
+    photos = [make_photo(tmp_path / f"export's {i}.jpg", size=(64, 64), seed=i) for i in range(2)]
+    before = [p.read_bytes() for p in photos]
+    args = [lua, str(driver), str(HOOKS / "darktable" / "photo_guard.lua"), *map(str, photos)]
+    done = subprocess.run(args, capture_output=True, text=True, env=_env(), timeout=600)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip().endswith("calls 1; printed 0"), done.stdout[-2000:]
+    assert all(p.read_bytes() != b for p, b in zip(photos, before))
+    assert not list(tmp_path.glob("*.orig"))
+
+
 def test_every_hook_starts_with_a_two_line_usage_header():
     for path in (
         HOOKS / "darktable" / "photo_guard.lua",
