@@ -8,7 +8,7 @@ import torch.nn.functional as F
 from PIL import Image
 
 from guard_core import ops
-from guard_core.jpeg_codec import quality_tables
+from guard_core.jpeg_codec import jpeg_round_trip, quality_tables
 
 
 def _pillow(x: torch.Tensor, quality: int) -> torch.Tensor:
@@ -64,3 +64,8 @@ def test_grey_and_odd_sizes_come_back_in_their_shape():
     grey = _photo_and_protected(3, (50, 70))[1].mean(1, keepdim=True)
     out = ops.jpeg(grey, torch.tensor([60.0]))
     assert out.shape == grey.shape and (out - grey).abs().mean() < 0.02
+
+
+def test_the_codec_names_a_shape_it_cannot_code():
+    with pytest.raises(ValueError, match="multiples of 16"):
+        jpeg_round_trip(torch.zeros(1, 3, 24, 32), torch.tensor([75.0]))

@@ -1,5 +1,3 @@
-import io
-
 import kornia
 import numpy as np
 import pytest
@@ -72,23 +70,6 @@ def test_ycbcr_matches_bt601_and_round_trips():
     assert torch.allclose(ops.ycbcr_to_rgb(y), x, atol=1e-5)
 
 
-@pytest.mark.parametrize("quality", [50, 75, 95])
-@pytest.mark.parametrize("size", [(64, 64), (50, 70)])
-def test_differentiable_jpeg_is_close_to_pillow(quality, size):
-    x = _smooth_image(3, size=96)[..., : size[0], : size[1]]
-    x = (x * 255).round() / 255
-    buf = io.BytesIO()
-    Image.fromarray((x[0].permute(1, 2, 0).numpy() * 255).round().astype(np.uint8)).save(buf, "JPEG", quality=quality)
-    pil = torch.from_numpy(np.asarray(Image.open(buf), dtype=np.float32) / 255).permute(2, 0, 1)[None]
-    ours = ops.jpeg(x, quality)
-    assert ours.shape == x.shape
-    err_ours_pil = (ours - pil).abs().mean().item()
-    err_x_pil = (x - pil).abs().mean().item()
-    # The codec is close to Pillow's: much closer than to the uncompressed image's distance from Pillow.
-    assert err_ours_pil < 0.012, err_ours_pil
-    assert err_ours_pil < 0.7 * err_x_pil + 0.004
-
-
 def test_jpeg_is_differentiable():
     x = _smooth_image(4).requires_grad_(True)
     ops.jpeg(x, 75).sum().backward()
@@ -117,7 +98,6 @@ def test_blur_resize_crop_shapes():
 
 def test_resize_shrinks_like_pil_bilinear():
     """Shrinking is antialiased the way PIL's BILINEAR is (its triangle filter widened by the scale), not aliased."""
-    from PIL import Image
 
     x = _smooth_image(6, size=96)
     x = (x + 0.2 * torch.rand(x.shape, generator=torch.Generator().manual_seed(1))).clamp(0, 1)  # fine detail too

@@ -259,3 +259,17 @@ def test_one_photo_side_by_side_gets_the_loss_and_gradient_it_gets_in_a_batch(ti
 
 def _row(d, i):
     return {k: v[i : i + 1] for k, v in d.items()}
+
+
+def test_the_quality_terms_reference_is_filtered_once_per_unchanged_clean_tensor():
+    from photo_guard import protect
+
+    clean = torch.rand(1, 3, 40, 40)
+    first = protect._ssim_to(clean)
+    assert protect._ssim_to(clean) is first  # every PGD step of one set
+    clean.add_(0.0)  # changed in place: its version moves on
+    assert protect._ssim_to(clean) is not first
+    assert protect._ssim_to(clean.clone()) is not protect._ssim_to(clean)
+    optimised = clean.clone().requires_grad_(True)
+    x = torch.rand(1, 3, 40, 40)
+    assert protect._ssim_to(optimised)(x).grad_fn is not None  # a reference with a gradient is followed, not kept
