@@ -92,8 +92,9 @@ def ssim_to(y: Tensor, data_range: float, window_size: int = 11) -> Callable[[Te
     """:func:`ssim` against a fixed reference, whose two moments are filtered once, here, instead of on every call.
 
     A protection measures each step's photo against the same clean photo: filtering three moments a call instead of
-    five, forward and backward, is ×0.64 of :func:`ssim`'s time on a 250×250 face, with the same value and gradient to
-    the last bit (tests/guard_core/test_ops.py, benchmarks/ops_speed.py).
+    five, forward and backward, takes ×0.64 of :func:`ssim`'s time on a 250×250 face on one core (as a protection's
+    branch runs it) and ×0.75 on two (benchmarks/ops_speed.py), with the same value and gradient to the last bit
+    (tests/guard_core/test_ops.py).
 
     Args:
         y: the reference ``[B, C, H, W]`` (its gradient is not followed: the moments are taken without autograd).

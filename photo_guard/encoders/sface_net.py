@@ -43,7 +43,7 @@ def prelu_fixed_slope(x: Tensor, slope: Tensor) -> Tensor:
     """``F.prelu(x, slope)`` for a slope that is not trained: ``[B, C, H, W]``, ``slope [C]`` -> ``[B, C, H, W]``.
 
     The gradient with respect to ``x`` is aten's to the bit (``g`` where ``x > 0``, else ``slope·g``), and SFace's
-    forward and backward on one core take ×0.88-0.91 of the time: aten's backward also reduces the slope's gradient,
+    forward and backward on one core take ×0.89-0.91 of the time: aten's backward also reduces the slope's gradient,
     which nobody asks for here (``benchmarks/encoder_speed.py --threads 1``).
     """
     if not (torch.is_grad_enabled() and x.requires_grad):
