@@ -117,3 +117,13 @@ def test_side_by_side_runs_each_job_single_threaded_on_the_cores_and_keeps_their
     assert torch.get_num_threads() == 2
     with sequential():
         assert {t for _, t, _ in side_by_side([job(k) for k in range(2)])} == {threading.get_ident()}
+
+
+def test_branch_gradients_are_added_in_order_as_a_stacked_sum_adds_them():
+    from guard_core.parallel import _total
+
+    g = torch.Generator().manual_seed(2)
+    grads = [torch.randn(1, 3, 40, 40, generator=g) * 10.0**k for k in range(3)]
+    keep = [t.clone() for t in grads]
+    assert torch.equal(_total(grads), torch.stack(grads).sum(0))
+    assert all(torch.equal(a, b) for a, b in zip(grads, keep))  # the branches' gradients are not written to
