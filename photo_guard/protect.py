@@ -205,12 +205,14 @@ def protect_set(
             tgt = {n: t[chunk] for n, t in target.items()}
             cen = {n: c[chunk] for n, c in centroid.items()}
 
-            def loss_fn(adv: Tensor, align=align, tgt=tgt, cen=cen, x=x) -> Tensor:
-                return objective(adv, x, encs, align, cen, tgt, cfg.quality_weight)
+            steps = _Steps(encs, progress)
+
+            def loss_fn(adv: Tensor, align=align, tgt=tgt, cen=cen, x=x, steps=steps) -> Tensor:
+                return objective(adv, x, steps.encoders(), align, cen, tgt, cfg.quality_weight)
 
             budget = perceptual_budget(x, eps) if cfg.perceptual else None
             pgd = PGD(replace(pgd_config, seed=photo_seed(x, cfg.seed, owner)), transforms)  # draws differ per photo
-            delta = pgd.perturb(x, loss_fn, eps=budget, callback=progress).delta
+            delta = pgd.perturb(x, loss_fn, eps=budget, callback=steps.done).delta
             deltas.update({i: delta[j] for j, i in enumerate(chunk)})
 
     results = []
@@ -224,6 +226,23 @@ def protect_set(
         for r, stats in zip(results, stats_list):
             r.stats = stats
     return results
+
+
+class _Steps:
+    """Which encoders a protection step's objective takes: each on the steps that are multiples of its
+    ``term_every``, and every one on a step that none would take (an ensemble of one such encoder). PGD reports each
+    step's end to :meth:`done`, which passes it on to the caller's ``progress``."""
+
+    def __init__(self, encoders: Sequence[Encoder], progress: Callable[[int, float], None] | None = None) -> None:
+        self.all, self.progress, self.step = list(encoders), progress, 0
+
+    def encoders(self) -> list[Encoder]:
+        return [e for e in self.all if self.step % e.term_every == 0] or self.all
+
+    def done(self, step: int, loss: float) -> None:
+        self.step = step + 1
+        if self.progress is not None:
+            self.progress(step, loss)
 
 
 def dp2vl_loss(
@@ -245,8 +264,9 @@ def dp2vl_loss(
     least likely class recovered 35-38 % of the affiliations; 21-22 % stopping at orthogonal, 12 % at cos 0.1,
     docs/photo_guard.md)."""
     terms = dp2vl_terms(clean, encoders, align, centroid, target, quality_weight)
-    # One photo leaves a core idle in each term; a batch fills both (benchmarks/objective_speed.py).
-    return parallel_sum(adv, terms, side_by_side=len(adv) == 1)
+    # One photo leaves a core idle in each term; a batch fills both (benchmarks/objective_speed.py). One encoder beside
+    # the quality term, a fifth of its time, would leave a core idle most of the step: all threads on each in turn.
+    return parallel_sum(adv, terms, side_by_side=len(adv) == 1 and len(encoders) > 1)
 
 
 def dp2vl_terms(

@@ -29,7 +29,9 @@ class Encoder(nn.Module):
     person's centroid at which protection stops pushing a photo away from its person (0: orthogonal); an encoder
     whose embeddings move easily sets it above 0, so the photos do not land past orthogonal, where a head reads the
     person back as its least likely class. ``loss_weight``: the encoder's share of the protection objective beside
-    the others in the ensemble (an encoder that is hard to move asks for more of each step).
+    the others in the ensemble (an encoder that is hard to move asks for more of each step). ``term_every``: the
+    encoder's term is taken on every n-th protection step only (an encoder that moves easily needs fewer of them;
+    Adam's running moments carry its pull through the steps between).
 
     ``embed`` returns features centred by a *reference mean* shipped with the package (the mean embedding of a diverse
     photo set): pooled ReLU features are never negative, so without centring the antithetical target ``-c`` would be
@@ -41,6 +43,7 @@ class Encoder(nn.Module):
     face: bool = False
     away_stop: float = 0.0
     loss_weight: float = 1.0
+    term_every: int = 1
 
     def __init__(self) -> None:
         super().__init__()

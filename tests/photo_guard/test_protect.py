@@ -273,3 +273,36 @@ def test_the_quality_terms_reference_is_filtered_once_per_unchanged_clean_tensor
     optimised = clean.clone().requires_grad_(True)
     x = torch.rand(1, 3, 40, 40)
     assert protect._ssim_to(optimised)(x).grad_fn is not None  # a reference with a gradient is followed, not kept
+
+
+def test_an_encoder_with_term_every_2_is_taken_on_every_other_step(tiny_encoder):
+    """PGD's steps 0, 2, 4 take both encoders, 1 and 3 only the one on every step; the caller's progress still sees
+    every step, and an ensemble of the every-other-step encoder alone takes it on every step."""
+    every_other = TinyEncoder(1)
+    every_other.name, every_other.term_every = "tiny2", 2
+    calls = {"tiny": 0, "tiny2": 0}
+    for enc in (tiny_encoder, every_other):
+        enc.register_forward_pre_hook(lambda m, _: calls.__setitem__(m.name, calls[m.name] + 1))
+    progress: list[int] = []
+    cfg = ProtectConfig(steps=5, eot_samples=0, quality_weight=0.0, device="cpu")
+    protect_set(
+        _photos(1),
+        cfg,
+        encoders=[tiny_encoder, every_other],
+        measure_result=False,
+        progress=lambda s, _: progress.append(s),
+    )
+    clean_view_calls = 1  # the clean embeddings, before the steps
+    assert calls == {"tiny": 5 + clean_view_calls, "tiny2": 3 + clean_view_calls} and progress == [0, 1, 2, 3, 4]
+    calls["tiny2"] = 0
+    protect_set(_photos(1), cfg, encoders=[every_other], measure_result=False)
+    assert calls["tiny2"] == 5 + clean_view_calls
+
+
+def test_one_encoder_beside_the_quality_term_runs_on_every_thread_in_turn(tiny_encoder, two_threads):
+    from photo_guard.protect import dp2vl_loss
+
+    x = torch.stack(_photos(1))
+    u = {"tiny": F.normalize(torch.ones(1, tiny_encoder(x).shape[-1]), dim=-1)}
+    loss = dp2vl_loss(x.clone().requires_grad_(True), x, [tiny_encoder], torch.zeros(1, 2, 3), u, u, 2.0)
+    assert type(loss.grad_fn).__name__ != "_BranchesBackward"
