@@ -257,7 +257,8 @@ def dp2vl_loss(
     """Per-photo DP2-VL loss ``[B]``: ``Σ_e w_e · (max(cos(z_e, c_e) - s_e, 0) - cos(z_e, t_e))`` (``centroid`` and
     ``target`` ``[B, D]`` per encoder: each photo's own; ``s_e`` the encoder's ``away_stop``, ``w_e`` its
     ``loss_weight``) plus ``quality_weight · (1 - SSIM)`` to the clean photo (which keeps the change where the eye
-    does not look for it).
+    does not look for it). ``encoders``: those whose terms this step takes (:func:`protect_set` passes an encoder with
+    ``term_every = k`` on every k-th step only), as for any registered objective.
 
     The push away from the person's centroid stops at orthogonal or before: pushed on past it, an encoder that moves
     easily (EfficientNet-Lite0) put every set near the mirror of its person, which a head learns as an anti-label (its
