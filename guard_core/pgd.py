@@ -41,6 +41,10 @@ class PGDConfig:
         seed: seeds the random start and the transform draws; ``None`` uses torch's global generator.
         scale: δ lives on a grid ``scale`` times the image's size and is upsampled bilinearly (1: every pixel free).
             A coarser δ is a low-frequency perturbation, which down-scaling and JPEG keep.
+        low_scale: with ``0 < low_scale < 1``, δ gains a second, low-frequency part on a grid ``low_scale`` times the
+            image's size, upsampled bilinearly and added; it keeps to ``low_eps`` everywhere, outside the per-pixel
+            budget, and the sum to ``eps`` (0: no such part).
+        low_eps: the low-frequency part's L-inf budget in intensity units (at most ``eps``).
     """
 
     eps: float = 8 / 255
@@ -52,6 +56,8 @@ class PGDConfig:
     eot_samples: int = 1
     seed: int | None = 0
     scale: float = 1.0
+    low_scale: float = 0.0
+    low_eps: float = 0.0
 
     def __post_init__(self) -> None:
         if not 0 <= self.eps <= 1:
@@ -62,6 +68,10 @@ class PGDConfig:
             raise ValueError(f"method must be 'sign' or 'adam', got {self.method!r}")
         if not 0 < self.scale <= 1:
             raise ValueError(f"scale must lie in (0, 1], got {self.scale}")
+        if not 0 <= self.low_scale < 1 or not 0 <= self.low_eps <= self.eps:
+            raise ValueError(
+                f"low_scale must lie in [0, 1) and low_eps in [0, eps], got {self.low_scale}, {self.low_eps}"
+            )
 
     @property
     def alpha(self) -> float:
@@ -127,40 +137,67 @@ class PGD:
             images: ``[B, C, H, W]`` in ``[0, 1]``.
             loss_fn: maps perturbed images to a scalar or ``[B]`` loss.
             eps: optional per-pixel budget broadcastable to ``images`` (a perceptual mask); each entry is capped at
-                ``config.eps``.
+                ``config.eps``. It bounds the main part of δ; ``config.low_scale``'s low-frequency part adds within
+                ``config.low_eps``.
             callback: called with ``(step, loss)`` after each step (progress bars).
         Returns:
-            :class:`PGDResult`; ``|δ| <= eps`` holds exactly after every step and ``images + δ`` stays in ``[0, 1]``.
+            :class:`PGDResult`; ``|δ| <= eps`` holds exactly after every step (``config.eps`` with a low-frequency
+            part) and ``images + δ`` stays in ``[0, 1]``.
         """
         cfg = self.config
         images = images.detach()
         budget = torch.full_like(images, cfg.eps) if eps is None else eps.to(images).clamp(0, cfg.eps).expand_as(images)
-        lo, hi = torch.maximum(-budget, -images), torch.minimum(budget, 1 - images)
         gen = torch.Generator().manual_seed(cfg.seed) if cfg.seed is not None else None
-        grid = _Grid(images.shape, cfg.scale)
-        coarse = grid.down(budget)
-        # On a coarse grid δ keeps to the pooled budget; the full-resolution bounds hold after upsampling.
-        c_lo, c_hi = (lo, hi) if grid.identity else (-coarse, coarse)
-
-        delta = torch.zeros_like(coarse)
-        if cfg.random_start:
-            delta = (torch.rand(coarse.shape, generator=gen) * 2 - 1).to(images) * coarse
-        delta = torch.clamp(delta, c_lo, c_hi).requires_grad_(True)
-        stepper = _Stepper([delta], cfg.method, cfg.alpha, cfg.momentum)
+        delta = _Delta(images, budget, cfg, gen)
+        stepper = _Stepper(delta.params, cfg.method, cfg.alpha, cfg.momentum)
         losses: list[float] = []
         for step in range(cfg.steps):
-            full = delta if grid.identity else torch.clamp(grid.up(delta), lo, hi)
-            loss = _eot_loss(loss_fn, images + full, self.transforms, cfg.eot_samples, gen)
+            loss = _eot_loss(loss_fn, images + delta.full(), self.transforms, cfg.eot_samples, gen)
             stepper.step(loss)
-            with torch.no_grad():
-                delta.copy_(torch.clamp(delta, c_lo, c_hi))
+            delta.project()
             losses.append(float(loss.detach()) / images.shape[0])
             if callback is not None:
                 callback(step, losses[-1])
-        if not grid.identity:
-            with torch.no_grad():
-                delta = torch.clamp(grid.up(delta), lo, hi)
-        return PGDResult(delta.detach(), losses)
+        with torch.no_grad():
+            return PGDResult(delta.full().detach(), losses)
+
+
+class _Delta:
+    """δ as the loss sees it, made of the parameters the steps move: the main part on its grid (``scale``) within the
+    per-pixel budget, plus, with ``low_scale``, a low-frequency part within ``low_eps`` everywhere; the sum stays
+    within ``eps`` and keeps ``images + δ`` in ``[0, 1]``."""
+
+    def __init__(self, images: Tensor, budget: Tensor, cfg: PGDConfig, gen: torch.Generator | None) -> None:
+        self.lo, self.hi = torch.maximum(-budget, -images), torch.minimum(budget, 1 - images)
+        self.grid = _Grid(images.shape, cfg.scale)
+        coarse = self.grid.down(budget)
+        # On a coarse grid δ keeps to the pooled budget; the full-resolution bounds hold after upsampling.
+        self.c_lo, self.c_hi = (self.lo, self.hi) if self.grid.identity else (-coarse, coarse)
+        main = torch.zeros_like(coarse)
+        if cfg.random_start:
+            main = (torch.rand(coarse.shape, generator=gen) * 2 - 1).to(images) * coarse
+        self.main = torch.clamp(main, self.c_lo, self.c_hi).requires_grad_(True)
+        self.params = [self.main]
+        self.low: Tensor | None = None
+        if cfg.low_scale:
+            self.low_grid, self.low_eps = _Grid(images.shape, cfg.low_scale), cfg.low_eps
+            self.low = images.new_zeros((*images.shape[:2], *self.low_grid.size)).requires_grad_(True)
+            self.params.append(self.low)
+            self.f_lo, self.f_hi = (-images).clamp(min=-cfg.eps), (1 - images).clamp(max=cfg.eps)
+
+    def full(self) -> Tensor:
+        """δ at the images' resolution ``[B, C, H, W]``."""
+        d = self.main if self.grid.identity else torch.clamp(self.grid.up(self.main), self.lo, self.hi)
+        if self.low is not None:
+            d = torch.clamp(d + self.low_grid.up(self.low), self.f_lo, self.f_hi)
+        return d
+
+    @torch.no_grad()
+    def project(self) -> None:
+        """Each part back into its budget after a step."""
+        self.main.copy_(torch.clamp(self.main, self.c_lo, self.c_hi))
+        if self.low is not None:
+            self.low.clamp_(-self.low_eps, self.low_eps)
 
 
 class _Grid:

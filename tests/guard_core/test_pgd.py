@@ -106,3 +106,29 @@ def test_coarse_grid_gives_a_smooth_perturbation_within_the_budget():
     assert _target_loss(target)(coarse.apply(x)).mean() < _target_loss(target)(x).mean()
     with pytest.raises(ValueError, match="scale"):
         PGDConfig(scale=0)
+
+
+def test_a_low_frequency_part_adds_a_smooth_change_outside_the_per_pixel_budget():
+    x = 0.1 + 0.8 * torch.rand(2, 3, 32, 32, generator=torch.Generator().manual_seed(5))  # no [0, 1] clipping
+    target = torch.rand_like(x)
+    eps, low_eps = 8 / 255, 4 / 255
+    mask = torch.full((2, 1, 32, 32), eps)
+    mask[..., :16] = 0  # no per-pixel budget on the left half
+    seen = []
+
+    def loss_fn(adv):
+        seen.append((adv - x).detach())
+        return _target_loss(target)(adv)
+
+    cfg = PGDConfig(eps=eps, steps=10, method="adam", step_size=eps / 4, low_scale=0.25, low_eps=low_eps)
+    r = PGD(cfg).perturb(x, loss_fn, eps=mask)
+    left = r.delta[..., :12]  # away from the bilinear seam with the right half
+    assert 0.5 * low_eps < left.abs().max() <= low_eps + 1e-7
+    assert (left[..., 1:] - left[..., :-1]).abs().max() <= 0.5 * low_eps + 1e-6  # bilinear from a 1/4 grid
+    for d in [*seen, r.delta]:
+        assert d.abs().max() <= eps + 1e-6
+    assert r.apply(x).min() >= 0 and r.apply(x).max() <= 1
+    assert _target_loss(target)(r.apply(x)).mean() < _target_loss(target)(x).mean()
+    for bad in (dict(low_scale=1.0), dict(low_scale=0.5, low_eps=2 * eps)):
+        with pytest.raises(ValueError, match="low_scale"):
+            PGDConfig(eps=eps, **bad)

@@ -71,7 +71,7 @@ def test_mixed_sizes_and_full_resolution(tiny_encoder):
 
 def test_adams_step_is_step_size_times_eps(tiny_encoder):
     photos = _photos(1)
-    plain = dict(encoders=("tiny",), eot_samples=0, perceptual=False, quality_weight=0.0, device="cpu")
+    plain = dict(encoders=("tiny",), eot_samples=0, perceptual=False, quality_weight=0.0, low_scale=0.0, device="cpu")
     start = protect_set(photos, ProtectConfig(steps=0, **plain), measure_result=False)[0].pixels  # the random start
 
     def moved(step_size: float) -> float:
@@ -81,6 +81,18 @@ def test_adams_step_is_step_size_times_eps(tiny_encoder):
     eps_255 = ProtectConfig().eps * 255
     assert moved(0.25) == pytest.approx(0.25 * eps_255, abs=0.6)  # Adam's first step is ±lr, then 8-bit rounding
     assert moved(0.5) == pytest.approx(0.5 * eps_255, abs=0.6)
+
+
+def test_the_low_frequency_part_reaches_flat_areas_within_the_budget(tiny_encoder):
+    flat = [torch.full((3, 48, 64), 0.5)]  # the perceptual budget's floor everywhere: ε / 4
+    eps = ProtectConfig().eps
+
+    def change(**kw) -> float:
+        cfg = ProtectConfig(encoders=("tiny",), steps=10, eot_samples=0, quality_weight=0.0, device="cpu", **kw)
+        return float((protect_set(flat, cfg, measure_result=False)[0].pixels - flat[0]).abs().max())
+
+    assert change(low_scale=0.0) <= eps / 4 + 0.5 / 255 + 1e-6
+    assert eps / 4 + 1.5 / 255 < change() <= eps * 3 / 4 + 0.5 / 255 + 1e-6  # low_eps = ε / 2 more, by default
 
 
 def test_perceptual_budget_spends_less_on_flat_areas():
