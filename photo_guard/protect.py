@@ -67,7 +67,8 @@ class ProtectConfig:
     """How to protect. ``strength`` picks ε (4/8/16 /255); the rest is for experiments."""
 
     strength: str = "default"
-    steps: int = 20  # SFace leakage 33-37 % at 10 steps, 17-21 % at 14, 9-12 % at 20 (set mode); 1.6 s per face here
+    # SFace leakage 33-37 % at 10 steps, 17-21 % at 14, 9-12 % at 20 (set mode); 1.3-1.6 s per face here (Speed table)
+    steps: int = 20
     encoders: tuple[str, ...] = DEFAULT_ENCODERS
     target: Target = "anchor"
     eot_samples: int = 1
