@@ -2,7 +2,7 @@
 
     python benchmarks/photo_arrival.py --mode memory --out runs/arrival [--steps 20] [--threads 1]
         [--set transforms=RandomJPEG,RandomResize --set delta_scale=0.5 --tag name] [--post jpeg75,resize0.5]
-        [--ensemble face_student,efficientnet_lite0 --attackers sface]
+        [--ensemble face_student,efficientnet_lite0 --attackers sface] [--finetune sface]
 
 The evaluation's task (20 LFW identities, 5 shared photos each, 10 affiliations, 5 draws, ``photo-guard evaluate``'s
 defaults) with only the frozen-feature heads, so one way of arriving costs minutes, not the full report's hour. Modes:
@@ -12,7 +12,8 @@ its own embedding), ``memory`` (one call per photo with the owner's people memor
 ``--ensemble`` / ``--attackers`` pick the encoders optimised against and attacked (transfer: one not in the ensemble);
 protected photos are kept under ``--out/<mode>_steps<steps>[_<tag>]`` and reused. Prints the leakage (and the
 least-likely-class attacker's) per encoder and head, then the protection left after each ``--post`` processing
-(clean-trained minus protected-trained leakage, both sets processed alike, as in the evaluation).
+(clean-trained minus protected-trained leakage, both sets processed alike, as in the evaluation). ``--finetune``
+adds goal 4's learner that fine-tunes the named encoders end to end (the evaluation's draws and epochs; minutes each).
 """
 
 from __future__ import annotations
@@ -24,9 +25,10 @@ import torch
 
 from guard_core import quality
 from photo_guard.encoders import build_encoder
+from photo_guard.evaluate.finetune import finetune_leakage
 from photo_guard.evaluate.heads import leakage
 from photo_guard.evaluate.postprocess import postprocess_sets
-from photo_guard.evaluate.protection import embed_images, protected_sets
+from photo_guard.evaluate.protection import embed_images, model_inputs, protected_sets
 from photo_guard.evaluate.task import EvalConfig, ProtectRun, sample_task
 from photo_guard.photo_io import load_rgb
 from photo_guard.protect import ProtectConfig
@@ -44,6 +46,7 @@ def main() -> None:
     p.add_argument("--post", default="jpeg75,resize0.5", help="post-processings to measure (comma-separated)")
     p.add_argument("--ensemble", default=",".join(EvalConfig.ensemble), help="encoders optimised against")
     p.add_argument("--attackers", default=",".join(EvalConfig.attackers), help="encoders the attacker trains on")
+    p.add_argument("--finetune", default="", help="encoders fine-tuned end to end on the shared photos (goal 4)")
     args = p.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -88,6 +91,18 @@ def main() -> None:
         print("\n| attacker | head | " + " | ".join(f"protection after {n}" for n in posts) + " |")
         print("|---|---|" + "---|" * len(posts))
         print("\n".join(post_table))
+    for name in (n for n in args.finetune.split(",") if n):
+        enc = next((e for e in encs if e.name == name), None) or build_encoder(name)
+        base, acc = (_finetuned(enc, sets, queries, qid, task, cfg) for sets in (clean, prot))
+        print(f"\n{name} fine-tuned end to end: clean-trained {100 * base:.0f} %, protected {100 * acc:.0f} %")
+
+
+def _finetuned(enc, sets, queries, qid, task, cfg: EvalConfig) -> float:
+    """Goal 4's end-to-end learner on ``sets``, as the evaluation runs it."""
+    tid = _ids([len(s) for s in sets])
+    x, qx = model_inputs(enc, [p for s in sets for p in s]), model_inputs(enc, queries)
+    draws = task.affiliations[: cfg.finetune_draws]
+    return finetune_leakage(enc, x, tid, qx, qid, draws, cfg.labels, cfg.finetune_epochs)
 
 
 def _embed_sets(enc, sets: list[list[torch.Tensor]]) -> torch.Tensor:
