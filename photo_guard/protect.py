@@ -44,6 +44,7 @@ from .errors import PhotoGuardError
 from .faces import face_alignments
 from .owner_state import anchor_direction, photo_seed
 from .people import PeopleMemory
+from .step_terms import StepTerms
 
 __all__ = [
     "STRENGTHS",
@@ -87,6 +88,9 @@ class ProtectConfig:
     # keep of a photo. Resize 0.5 cost SFace 33-36 points of protection without it, 23-25 with it (docs/photo_guard.md).
     low_scale: float = 0.25
     low_eps: float = 0.5
+    # On the steps EfficientNet-Lite0 sits out, SFace also sees a further EOT draw on the idle core (step_terms): after
+    # JPEG 75 / resize 0.5 SFace leaked 17 / 28 % instead of 20 / 31 % (linear heads, sets), for 1.22 -> 1.48 s a face.
+    second_view: bool = True
     chunk: int = 8
     people: bool = True  # remember the people seen across calls (photo_guard.people), in the owner's private state
     seed: int = 0
@@ -214,13 +218,15 @@ def protect_set(
             tgt = {n: t[chunk] for n, t in target.items()}
             cen = {n: c[chunk] for n, c in centroid.items()}
 
-            steps = _Steps(encs, progress)
+            seed = photo_seed(x, cfg.seed, owner)  # draws differ per photo
+            views = torch.Generator().manual_seed((seed + 1) % 2**63)
+            steps = StepTerms(encs, progress, transforms if cfg.second_view else (), views)
 
             def loss_fn(adv: Tensor, align=align, tgt=tgt, cen=cen, x=x, steps=steps) -> Tensor:
                 return objective(adv, x, steps.encoders(), align, cen, tgt, cfg.quality_weight)
 
             budget = perceptual_budget(x, eps) if cfg.perceptual else None
-            pgd = PGD(replace(pgd_config, seed=photo_seed(x, cfg.seed, owner)), transforms)  # draws differ per photo
+            pgd = PGD(replace(pgd_config, seed=seed), transforms)
             delta = pgd.perturb(x, loss_fn, eps=budget, callback=steps.done).delta
             deltas.update({i: delta[j] for j, i in enumerate(chunk)})
 
@@ -235,23 +241,6 @@ def protect_set(
         for r, stats in zip(results, stats_list):
             r.stats = stats
     return results
-
-
-class _Steps:
-    """Which encoders a protection step's objective takes: each on the steps that are multiples of its
-    ``term_every``, and every one on a step that none would take (an ensemble of one such encoder). PGD reports each
-    step's end to :meth:`done`, which passes it on to the caller's ``progress``."""
-
-    def __init__(self, encoders: Sequence[Encoder], progress: Callable[[int, float], None] | None = None) -> None:
-        self.all, self.progress, self.step = list(encoders), progress, 0
-
-    def encoders(self) -> list[Encoder]:
-        return [e for e in self.all if self.step % e.term_every == 0] or self.all
-
-    def done(self, step: int, loss: float) -> None:
-        self.step = step + 1
-        if self.progress is not None:
-            self.progress(step, loss)
 
 
 def dp2vl_loss(

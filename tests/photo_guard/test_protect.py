@@ -318,3 +318,40 @@ def test_one_encoder_beside_the_quality_term_runs_on_every_thread_in_turn(tiny_e
     u = {"tiny": F.normalize(torch.ones(1, tiny_encoder(x).shape[-1]), dim=-1)}
     loss = dp2vl_loss(x.clone().requires_grad_(True), x, [tiny_encoder], torch.zeros(1, 2, 3), u, u, 2.0)
     assert type(loss.grad_fn).__name__ != "_BranchesBackward"
+
+
+def test_a_face_encoder_takes_a_second_view_on_the_steps_another_sits_out():
+    """Step 0 takes both encoders as they are; step 1, where the every-other-step one sits out, takes the face
+    encoder twice at half its weight, once as the step's photo and once through a further draw. Without transforms
+    (no EOT) the schedule is the plain one."""
+    from photo_guard.step_terms import SecondView, StepTerms
+
+    face, every_other = TinyEncoder(0), TinyEncoder(1)
+    face.face, face.loss_weight = True, 2.0
+    every_other.name, every_other.term_every = "tiny2", 2
+    mirror = lambda x, generator=None: x.flip(-1)  # noqa: E731
+    terms = StepTerms([face, every_other], transforms=[mirror], generator=torch.Generator().manual_seed(0))
+    assert terms.encoders() == [face, every_other]
+    terms.done(0, 0.0)
+    plain, further = terms.encoders()
+    assert all(isinstance(v, SecondView) and v.name == "tiny" and v.face for v in (plain, further))
+    assert plain.loss_weight == further.loss_weight == 1.0
+    x = torch.stack(_photos(1))
+    assert torch.equal(plain.embed(x), face.embed(x)) and torch.equal(further.embed(x), face.embed(x.flip(-1)))
+    bare = StepTerms([face, every_other])
+    bare.done(0, 0.0)
+    assert bare.encoders() == [face]
+
+
+def test_protection_with_second_views_is_repeatable(monkeypatch):
+    """The further draws come from a generator seeded per photo: the same photo gets the same pixels twice, and
+    turning the views off changes them."""
+    face, every_other = TinyEncoder(0), TinyEncoder(1)
+    face.face = True
+    every_other.name, every_other.term_every = "tiny2", 2
+    cfg = ProtectConfig(steps=4, transforms=("RandomResize", "RandomBlur"), device="cpu")
+    runs = [
+        protect_set(_photos(1), c, encoders=[face, every_other], measure_result=False)[0].pixels
+        for c in (cfg, cfg, ProtectConfig(**{**cfg.__dict__, "second_view": False}))
+    ]
+    assert torch.equal(runs[0], runs[1]) and not torch.equal(runs[0], runs[2])
