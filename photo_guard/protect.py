@@ -68,7 +68,7 @@ class ProtectConfig:
     """How to protect. ``strength`` picks ε (4/8/16 /255); the rest is for experiments."""
 
     strength: str = "default"
-    # SFace leakage 33-37 % at 10 steps, 17-21 % at 14, 9-12 % at 20 (set mode); 1.3-1.6 s per face here (Speed table)
+    # SFace leakage 33-37 % at 10 steps, 17-21 % at 14, 9-12 % at 20 (set mode); 1.4-1.6 s per face here (Speed table)
     steps: int = 20
     encoders: tuple[str, ...] = DEFAULT_ENCODERS
     target: Target = "anchor"
@@ -89,7 +89,7 @@ class ProtectConfig:
     low_scale: float = 0.25
     low_eps: float = 0.5
     # On the steps EfficientNet-Lite0 sits out, SFace also sees a further EOT draw on the idle core (step_terms): after
-    # JPEG 75 / resize 0.5 SFace leaked 17 / 28 % instead of 20 / 31 % (linear heads, sets), for 1.22 -> 1.48 s a face.
+    # JPEG 75 / resize 0.5 SFace leaked 19 / 28 % instead of 20 / 31 % (the report's linear heads); a face 1.21->1.40 s.
     second_view: bool = True
     chunk: int = 8
     people: bool = True  # remember the people seen across calls (photo_guard.people), in the owner's private state

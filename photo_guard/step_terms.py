@@ -5,9 +5,10 @@ A step's objective has one term per ensemble encoder, run side by side on the co
 (EfficientNet-Lite0: every other step), which leaves one core with only the SSIM term on the steps between. On those
 steps each face encoder takes a second view on that core: its term on a further EOT draw on top of the step's,
 each view at half the encoder's weight (the expectation over two draws instead of one). Face identity is what is hard
-to keep through sharing; the second draw is what a JPEG or a resize more often looks like to it. Issue 14, goal 3:
-set mode, SFace after JPEG 75 leaked 17 / 24 % instead of 20 / 25 %, after resize 0.5 28 / 32 % instead of 31 / 36 %;
-one face's job 1.22 -> 1.48 s (docs/photo_guard.md, "A second view on the idle core").
+to keep through sharing; the second draw is what a JPEG or a resize more often looks like to it. Issue 14, goal 3,
+the evaluation's report (linear / MLP heads): SFace after JPEG 75 leaked 19 / 24 % instead of 20 / 27 %, after resize
+0.5 28 / 34 % instead of 31 / 37 %; one face's job 1.21 -> 1.40 s (docs/photo_guard.md, "A second view on the idle
+core").
 """
 
 from __future__ import annotations
