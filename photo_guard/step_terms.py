@@ -22,10 +22,10 @@ from guard_core.eot import Transform
 
 from .encoders import Encoder
 
-__all__ = ["StepTerms", "SecondView"]
+__all__ = ["StepTerms", "EncoderView"]
 
 
-class SecondView(Encoder):
+class EncoderView(Encoder):
     """``encoder``'s term at ``share`` of its weight, on the step's photo or, with ``transform``, on a further draw of
     it. It embeds through ``encoder`` itself (no copy of the network); centroids and targets are looked up by the
     encoder's name, as for the encoder."""
@@ -51,8 +51,9 @@ class SecondView(Encoder):
 class StepTerms:
     """The encoders a protection step's objective takes: each on the steps that are multiples of its ``term_every``
     (every one on a step that none would take: an ensemble of one such encoder), and on a step where one sits out,
-    each face encoder as two :class:`SecondView` s, the second through a draw from ``transforms`` (none: no second
-    view). PGD reports each step's end to :meth:`done`, which passes it on to the caller's ``progress``."""
+    each face encoder as two :class:`EncoderView` s at half its weight, the second through a draw from
+    ``transforms`` (none: no second view). PGD reports each step's end to :meth:`done`, which passes it on to the
+    caller's ``progress``."""
 
     def __init__(
         self,
@@ -72,7 +73,7 @@ class StepTerms:
         draw = self.transforms[pick]
         out: list[Encoder] = []
         for e in now:
-            out += [SecondView(e, 0.5), SecondView(e, 0.5, draw, self.generator)] if e.face else [e]
+            out += [EncoderView(e, 0.5), EncoderView(e, 0.5, draw, self.generator)] if e.face else [e]
         return out
 
     def done(self, step: int, loss: float) -> None:

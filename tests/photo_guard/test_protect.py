@@ -324,7 +324,7 @@ def test_a_face_encoder_takes_a_second_view_on_the_steps_another_sits_out():
     """Step 0 takes both encoders as they are; step 1, where the every-other-step one sits out, takes the face
     encoder twice at half its weight, once as the step's photo and once through a further draw. Without transforms
     (no EOT) the schedule is the plain one."""
-    from photo_guard.step_terms import SecondView, StepTerms
+    from photo_guard.step_terms import EncoderView, StepTerms
 
     face, every_other = TinyEncoder(0), TinyEncoder(1)
     face.face, face.loss_weight = True, 2.0
@@ -334,7 +334,7 @@ def test_a_face_encoder_takes_a_second_view_on_the_steps_another_sits_out():
     assert terms.encoders() == [face, every_other]
     terms.done(0, 0.0)
     plain, further = terms.encoders()
-    assert all(isinstance(v, SecondView) and v.name == "tiny" and v.face for v in (plain, further))
+    assert all(isinstance(v, EncoderView) and v.name == "tiny" and v.face for v in (plain, further))
     assert plain.loss_weight == further.loss_weight == 1.0
     x = torch.stack(_photos(1))
     assert torch.equal(plain.embed(x), face.embed(x)) and torch.equal(further.embed(x), face.embed(x.flip(-1)))
