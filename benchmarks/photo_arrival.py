@@ -25,7 +25,7 @@ import torch
 
 from guard_core import quality
 from photo_guard.encoders import build_encoder
-from photo_guard.evaluate.finetune import finetune_leakage
+from photo_guard.evaluate.finetune import sets_finetune_leakage
 from photo_guard.evaluate.heads import leakage
 from photo_guard.evaluate.postprocess import postprocess_sets
 from photo_guard.evaluate.protection import embed_images, model_inputs, protected_sets
@@ -91,18 +91,13 @@ def main() -> None:
         print("\n| attacker | head | " + " | ".join(f"protection after {n}" for n in posts) + " |")
         print("|---|---|" + "---|" * len(posts))
         print("\n".join(post_table))
-    for name in (n for n in args.finetune.split(",") if n):
+    for name in (n for n in args.finetune.split(",") if n):  # goal 4's end-to-end learner, as the evaluation runs it
         enc = next((e for e in encs if e.name == name), None) or build_encoder(name)
-        base, acc = (_finetuned(enc, sets, queries, qid, task, cfg) for sets in (clean, prot))
+        qx, draws = model_inputs(enc, queries), task.affiliations[: cfg.finetune_draws]
+        base, acc = (
+            sets_finetune_leakage(enc, sets, qx, qid, draws, cfg.labels, cfg.finetune_epochs) for sets in (clean, prot)
+        )
         print(f"\n{name} fine-tuned end to end: clean-trained {100 * base:.0f} %, protected {100 * acc:.0f} %")
-
-
-def _finetuned(enc, sets, queries, qid, task, cfg: EvalConfig) -> float:
-    """Goal 4's end-to-end learner on ``sets``, as the evaluation runs it."""
-    tid = _ids([len(s) for s in sets])
-    x, qx = model_inputs(enc, [p for s in sets for p in s]), model_inputs(enc, queries)
-    draws = task.affiliations[: cfg.finetune_draws]
-    return finetune_leakage(enc, x, tid, qx, qid, draws, cfg.labels, cfg.finetune_epochs)
 
 
 def _embed_sets(enc, sets: list[list[torch.Tensor]]) -> torch.Tensor:

@@ -17,7 +17,7 @@ from guard_core.quality import psnr, ssim
 from ..encoders import Encoder, build_encoder
 from ..photo_io import load_rgb
 from .adaptive import apply_inverse, fit_inverse, own_photos
-from .finetune import finetune_leakage
+from .finetune import sets_finetune_leakage
 from .goals import goals
 from .heads import leakage
 from .mini_vlm import vlm_leakage
@@ -180,11 +180,10 @@ def _learner_rows(
     if "finetune" in cfg.learners:
         query_x = model_inputs(enc, atk.queries)
         draws = task.affiliations[: cfg.finetune_draws]
-        accs = []
-        for sets in (clean, protected):
-            ids = torch.repeat_interleave(torch.arange(len(sets)), torch.tensor([len(s) for s in sets]))
-            x = model_inputs(enc, [p for s in sets for p in s])
-            accs.append(finetune_leakage(enc, x, ids, query_x, atk.query_id, draws, cfg.labels, cfg.finetune_epochs))
+        accs = [
+            sets_finetune_leakage(enc, sets, query_x, atk.query_id, draws, cfg.labels, cfg.finetune_epochs)
+            for sets in (clean, protected)
+        ]
         row("finetune", 1 / cfg.labels, *accs)
     if "vlm" in cfg.learners:
         query = (atk.query_feats[attacker], atk.query_id)

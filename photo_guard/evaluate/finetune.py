@@ -18,8 +18,10 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..encoders import Encoder
+from .protection import model_inputs
+from .task import ImageSet
 
-__all__ = ["finetune_leakage"]
+__all__ = ["finetune_leakage", "sets_finetune_leakage"]
 
 
 def _finetune(
@@ -73,3 +75,20 @@ def finetune_leakage(
         model, head = _finetune(published, train_x, lab[train_id], classes, epochs, seed=k)
         accs.append(_accuracy(model, head, query_x, lab[query_id]))
     return statistics.mean(accs)
+
+
+def sets_finetune_leakage(
+    encoder: Encoder,
+    sets: Sequence[ImageSet],
+    query_x: Tensor,
+    query_id: Tensor,
+    affiliations: Sequence[Sequence[int]],
+    classes: int,
+    epochs: int = 10,
+) -> float:
+    """:func:`finetune_leakage` trained on photo ``sets`` (one per identity, ``[3, H, W]`` photos each), preprocessed
+    for ``encoder`` as an attacker's pipeline would (``query_x``: the questions' model inputs, made once by the
+    caller)."""
+    ids = torch.repeat_interleave(torch.arange(len(sets)), torch.tensor([len(s) for s in sets]))
+    x = model_inputs(encoder, [p for s in sets for p in s])
+    return finetune_leakage(encoder, x, ids, query_x, query_id, affiliations, classes, epochs)

@@ -1,4 +1,5 @@
 import json
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -343,7 +344,7 @@ def test_a_face_encoder_takes_a_second_view_on_the_steps_another_sits_out():
     assert bare.encoders() == [face]
 
 
-def test_protection_with_second_views_is_repeatable(monkeypatch):
+def test_protection_with_second_views_is_repeatable():
     """The further draws come from a generator seeded per photo: the same photo gets the same pixels twice, and
     turning the views off changes them."""
     face, every_other = TinyEncoder(0), TinyEncoder(1)
@@ -352,6 +353,6 @@ def test_protection_with_second_views_is_repeatable(monkeypatch):
     cfg = ProtectConfig(steps=4, transforms=("RandomResize", "RandomBlur"), device="cpu")
     runs = [
         protect_set(_photos(1), c, encoders=[face, every_other], measure_result=False)[0].pixels
-        for c in (cfg, cfg, ProtectConfig(**{**cfg.__dict__, "second_view": False}))
+        for c in (cfg, cfg, replace(cfg, second_view=False))
     ]
     assert torch.equal(runs[0], runs[1]) and not torch.equal(runs[0], runs[2])
