@@ -44,6 +44,7 @@ from .errors import PhotoGuardError
 from .faces import face_alignments
 from .owner_state import anchor_direction, photo_seed
 from .people import PeopleMemory
+from .redetect import Redetected, redetected_warps
 from .step_terms import StepTerms
 
 __all__ = [
@@ -91,6 +92,11 @@ class ProtectConfig:
     # On the steps EfficientNet-Lite0 sits out, SFace also sees a further EOT draw on the idle core (step_terms): after
     # JPEG 75 / resize 0.5 SFace leaked 19 / 28 % instead of 20 / 31 % (the report's linear heads); a face 1.21->1.40 s.
     second_view: bool = True
+    # After each resize draw, move every face to where a face finder puts it on the photo's half-size copy
+    # (photo_guard.redetect). In sets resize 0.5 then cost SFace 8 / 9 points of protection instead of 14-15 / 16-17,
+    # JPEG 75 10 / 10, with quality_weight 10 for SSIM 0.90 (docs/photo_guard.md); not the default until the report
+    # is regenerated with it.
+    redetect: bool = False
     chunk: int = 8
     people: bool = True  # remember the people seen across calls (photo_guard.people), in the owner's private state
     seed: int = 0
@@ -196,6 +202,7 @@ def protect_set(
 
     eps = cfg.eps
     transforms = registry.transforms(cfg.transforms) if cfg.eot_samples else []
+    names = cfg.transforms if cfg.transforms is not None else tuple(registry.transform_names())
     objective = registry.objective(cfg.objective)
     step = cfg.step_size * eps if cfg.method == "adam" else 2.5 * eps / max(1, cfg.steps)
     pgd_config = PGDConfig(
@@ -220,13 +227,14 @@ def protect_set(
 
             seed = photo_seed(x, cfg.seed, owner)  # draws differ per photo
             views = torch.Generator().manual_seed((seed + 1) % 2**63)
-            steps = StepTerms(encs, progress, transforms if cfg.second_view else (), views)
+            draws = _redetected(transforms, names, x, align) if cfg.redetect else transforms
+            steps = StepTerms(encs, progress, draws if cfg.second_view else (), views)
 
             def loss_fn(adv: Tensor, align=align, tgt=tgt, cen=cen, x=x, steps=steps) -> Tensor:
                 return objective(adv, x, steps.encoders(), align, cen, tgt, cfg.quality_weight)
 
             budget = perceptual_budget(x, eps) if cfg.perceptual else None
-            pgd = PGD(replace(pgd_config, seed=seed), transforms)
+            pgd = PGD(replace(pgd_config, seed=seed), draws)
             delta = pgd.perturb(x, loss_fn, eps=budget, callback=steps.done).delta
             deltas.update({i: delta[j] for j, i in enumerate(chunk)})
 
@@ -241,6 +249,12 @@ def protect_set(
         for r, stats in zip(results, stats_list):
             r.stats = stats
     return results
+
+
+def _redetected(transforms: list, names: Sequence[str], x: Tensor, align: Tensor) -> list:
+    """``transforms`` with the resize draw followed by each photo's re-detected face warp (:mod:`.redetect`)."""
+    theta = redetected_warps(x, align)
+    return [Redetected(t, theta) if n == "RandomResize" else t for n, t in zip(names, transforms)]
 
 
 def dp2vl_loss(
