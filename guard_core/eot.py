@@ -146,6 +146,6 @@ def default_transforms() -> list[Transform]:
     """What a shared photo meets: JPEG 50-95, resize 0.4-0.75, blur, crop, flip (and no change at all).
 
     The resize draw sits around the half size a shared copy is usually cut to, not up to 1: a factor near 1 changes
-    almost nothing, and photo_guard's perturbation drawn from 0.4-0.75 lost 14-16 points of protection to resize 0.5
-    instead of 18-20 (docs/photo_guard.md, "The resize draw pulled toward the half size")."""
+    almost nothing, and photo_guard's perturbation drawn from 0.4-0.75 lost 14-17 points of protection to resize 0.5
+    instead of 18-23 (docs/photo_guard.md, "The resize draw pulled toward the half size")."""
     return [Identity(), RandomJPEG(50, 95), RandomResize(0.4, 0.75), RandomBlur(), RandomCrop(0.8), RandomFlip()]
