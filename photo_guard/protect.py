@@ -76,7 +76,9 @@ class ProtectConfig:
     eot_samples: int = 1
     work_size: int = 320
     perceptual: bool = True
-    quality_weight: float = 7.0  # with the low-frequency part: 2.0 left SSIM under 0.90
+    # 1 - SSIM's weight: 2.0 left SSIM under 0.90 with the low-frequency part; with redetect 10 left one photo per call
+    # at 0.899, 11 at 0.9004
+    quality_weight: float = 11.0
     objective: str = "dp2vl"  # by name, from the plugins' register_objectives
     # EOT transforms by name (None: every registered one). What sharing does to a photo, without the no-change draw,
     # crop and mirror: JPEG 75 / resize 0.5 left SFace 27 / 45 % of affiliations, against 34 / 57 % with every one.
@@ -93,10 +95,9 @@ class ProtectConfig:
     # JPEG 75 / resize 0.5 SFace leaked 19 / 28 % instead of 20 / 31 % (the report's linear heads); a face 1.21->1.40 s.
     second_view: bool = True
     # After each resize draw, move every face to where a face finder puts it on the photo's half-size copy
-    # (photo_guard.redetect). In sets resize 0.5 then cost SFace 8 / 9 points of protection instead of 14-15 / 16-17,
-    # JPEG 75 10 / 10, with quality_weight 10 for SSIM 0.90 (docs/photo_guard.md); not the default until the report
-    # is regenerated with it.
-    redetect: bool = False
+    # (photo_guard.redetect). Resize 0.5 then cost SFace 8 / 9 points of protection instead of 14-15 / 16-17 in sets,
+    # 8 / 10 instead of 18 / 18 one photo per call (docs/photo_guard.md, "The face where the attacker finds it").
+    redetect: bool = True
     chunk: int = 8
     people: bool = True  # remember the people seen across calls (photo_guard.people), in the owner's private state
     seed: int = 0
@@ -253,8 +254,8 @@ def protect_set(
 
 def _redetected(transforms: list, names: Sequence[str], x: Tensor, align: Tensor) -> list:
     """``transforms`` with the resize draw followed by each photo's re-detected face warp (:mod:`.redetect`)."""
-    theta = redetected_warps(x, align)
-    return [Redetected(t, theta) if n == "RandomResize" else t for n, t in zip(names, transforms)]
+    matrix = redetected_warps(x, align)
+    return [Redetected(t, matrix) if n == "RandomResize" else t for n, t in zip(names, transforms)]
 
 
 def dp2vl_loss(

@@ -4,14 +4,14 @@ An attacker who resizes a shared photo before training finds and aligns the face
 pixels from where it sits on the full photo (on the evaluation's photos a median 5.6 px at the 112-px template's
 corners after resize 0.5, docs/photo_guard.md). A protection optimised with the full photo's alignment never meets
 that displacement in its resize draw. :class:`Redetected` adds it: after the draw each photo is warped by its own
-``M = inv(A_small · S) · A_full``, so the encoder, aligned as on the full photo, sees the face where the attacker's
-pipeline will put it.
+``inv(A_full) · A_small · S`` (source to output), so the encoder, aligned as on the full photo, sees the face where
+the attacker's pipeline will put it.
 """
 
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
+from kornia.geometry.transform import warp_affine
 from torch import Tensor
 
 from guard_core import ops
@@ -23,9 +23,10 @@ __all__ = ["Redetected", "redetected_warps"]
 
 
 def redetected_warps(images: Tensor, align: Tensor, scale: float = 0.5) -> Tensor:
-    """Per-photo warps ``[B, 2, 3]`` (``F.affine_grid``'s theta, ``align_corners=False``) that move each face from
-    its alignment ``align`` ``[B, 2, 3]`` (pixels onto the template) to where :func:`face_alignments` finds it on the
-    photo resized by ``scale`` and stored in 8 bits; the identity where no face is found there.
+    """Per-photo warps ``[B, 2, 3]`` in pixels (``kornia.geometry.transform.warp_affine``'s source-to-output matrix,
+    as :func:`.faces.warp_faces` uses) that move each face from its alignment ``align`` ``[B, 2, 3]`` (pixels onto
+    the template) to where :func:`.faces.face_alignments` finds it on the photo resized by ``scale`` and stored in
+    8 bits; the identity where no face is found there.
 
     Args:
         images: ``[B, 3, H, W]`` RGB in [0, 1], the clean photos.
@@ -37,24 +38,22 @@ def redetected_warps(images: Tensor, align: Tensor, scale: float = 0.5) -> Tenso
     a_full = torch.cat([align.double().cpu(), last], 1)
     a_small = torch.cat([found_small.double().cpu(), last], 1)
     halve = torch.diag(torch.tensor([scale, scale, 1.0], dtype=torch.float64))
-    to_unit = torch.tensor([[2 / w, 0, 1 / w - 1], [0, 2 / h, 1 / h - 1], [0, 0, 1]], dtype=torch.float64)
-    m = torch.linalg.inv(a_small @ halve) @ a_full  # output pixel -> source pixel
-    theta = (to_unit @ m @ torch.linalg.inv(to_unit))[:, :2]
+    m = (torch.linalg.inv(a_full) @ a_small @ halve)[:, :2]  # a pixel of the photo -> where it goes
     identity = torch.eye(3, dtype=torch.float64)[:2]
     keep = torch.tensor(found)[:, None, None]
-    return torch.where(keep, theta, identity).to(images)
+    return torch.where(keep, m, identity).to(images)
 
 
 class Redetected:
-    """``transform``, then each photo's fixed warp ``theta [B, 2, 3]`` from :func:`redetected_warps`."""
+    """``transform``, then each photo's fixed warp ``matrix [B, 2, 3]`` from :func:`redetected_warps`."""
 
-    def __init__(self, transform: Transform, theta: Tensor) -> None:
-        self.transform, self.theta = transform, theta
+    def __init__(self, transform: Transform, matrix: Tensor) -> None:
+        self.transform, self.matrix = transform, matrix
 
     def __call__(self, image: Tensor, generator: torch.Generator | None = None) -> Tensor:
         y = self.transform(image, generator)
-        grid = F.affine_grid(self.theta.to(y), list(y.shape), align_corners=False)
-        return F.grid_sample(y, grid, mode="bilinear", padding_mode="reflection", align_corners=False)
+        size = (y.shape[-2], y.shape[-1])
+        return warp_affine(y, self.matrix.to(y), size, padding_mode="reflection", align_corners=False)
 
     def __repr__(self) -> str:
         return f"Redetected({self.transform!r})"

@@ -27,8 +27,8 @@ def test_the_warp_puts_the_face_where_the_finder_puts_it_on_the_half_size_copy()
     small_align, small_found = face_alignments(small)
     assert small_found == [True]
     attacker = warp_faces(small, small_align)  # what the attacker's encoder sees after resizing
-    theta = redetected_warps(x, align)
-    warped = Redetected(eot.Identity(), theta)(x)
+    matrix = redetected_warps(x, align)
+    warped = Redetected(eot.Identity(), matrix)(x)
     before = (warp_faces(x, align) - attacker).abs().mean()
     after = (warp_faces(warped, align) - attacker).abs().mean()
     assert after < 0.8 * before, (float(before), float(after))
@@ -38,9 +38,9 @@ def test_no_face_on_the_small_copy_leaves_the_photo_where_it_is():
     g = torch.Generator().manual_seed(0)
     x = torch.nn.functional.interpolate(torch.rand(2, 3, 8, 8, generator=g), size=(64, 64), mode="bicubic").clamp(0, 1)
     align = face_alignments(x)[0]
-    theta = redetected_warps(x, align)
-    assert torch.allclose(theta, torch.eye(3)[:2].expand(2, 2, 3))
-    assert torch.allclose(Redetected(eot.Identity(), theta)(x), x, atol=1e-5)
+    matrix = redetected_warps(x, align)
+    assert torch.allclose(matrix, torch.eye(3)[:2].expand(2, 2, 3))
+    assert torch.allclose(Redetected(eot.Identity(), matrix)(x), x, atol=1e-5)
 
 
 def test_only_the_resize_draw_is_followed_by_the_warp():
