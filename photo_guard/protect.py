@@ -95,8 +95,8 @@ class ProtectConfig:
     # JPEG 75 / resize 0.5 SFace leaked 19 / 28 % instead of 20 / 31 % (the report's linear heads); a face 1.21->1.40 s.
     second_view: bool = True
     # After each resize draw, move every face to where a face finder puts it on the photo's half-size copy
-    # (photo_guard.redetect). Resize 0.5 then cost SFace 8 / 9 points of protection instead of 14-15 / 16-17 in sets,
-    # 8 / 10 instead of 18 / 18 one photo per call (docs/photo_guard.md, "The face where the attacker finds it").
+    # (photo_guard.redetect). In the report resize 0.5 then costs SFace 9.5 / 9.3 points of protection instead of
+    # 17 / 18; one photo per call 8 / 10 instead of 18 / 18 (docs/photo_guard.md, "A resize draw that moves the face").
     redetect: bool = True
     chunk: int = 8
     people: bool = True  # remember the people seen across calls (photo_guard.people), in the owner's private state
