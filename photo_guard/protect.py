@@ -254,6 +254,8 @@ def protect_set(
 
 def _redetected(transforms: list, names: Sequence[str], x: Tensor, align: Tensor) -> list:
     """``transforms`` with the resize draw followed by each photo's re-detected face warp (:mod:`.redetect`)."""
+    if "RandomResize" not in names[: len(transforms)]:
+        return transforms  # no resize draw (or no EOT at all): no face detection to pay for
     matrix = redetected_warps(x, align)
     return [Redetected(t, matrix) if n == "RandomResize" else t for n, t in zip(names, transforms)]
 

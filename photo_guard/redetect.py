@@ -11,6 +11,7 @@ the attacker's pipeline will put it.
 from __future__ import annotations
 
 import torch
+from kornia.geometry.conversions import convert_affinematrix_to_homography
 from kornia.geometry.transform import warp_affine
 from torch import Tensor
 
@@ -31,14 +32,13 @@ def redetected_warps(images: Tensor, align: Tensor, scale: float = 0.5) -> Tenso
     Args:
         images: ``[B, 3, H, W]`` RGB in [0, 1], the clean photos.
     """
-    b, _, h, w = images.shape
+    h, w = images.shape[-2:]
     small = (ops.resize(images, (round(h * scale), round(w * scale))) * 255).round() / 255
     found_small, found = face_alignments(small)
-    last = torch.tensor([[0.0, 0.0, 1.0]], dtype=torch.float64).expand(b, 1, 3)
-    a_full = torch.cat([align.double().cpu(), last], 1)
-    a_small = torch.cat([found_small.double().cpu(), last], 1)
-    halve = torch.diag(torch.tensor([scale, scale, 1.0], dtype=torch.float64))
-    m = (torch.linalg.inv(a_full) @ a_small @ halve)[:, :2]  # a pixel of the photo -> where it goes
+    a_full = convert_affinematrix_to_homography(align.double().cpu())
+    a_small = convert_affinematrix_to_homography(found_small.double().cpu())
+    shrink = torch.diag(torch.tensor([scale, scale, 1.0], dtype=torch.float64))
+    m = (torch.linalg.inv(a_full) @ a_small @ shrink)[:, :2]  # a pixel of the photo -> where it goes
     identity = torch.eye(3, dtype=torch.float64)[:2]
     keep = torch.tensor(found)[:, None, None]
     return torch.where(keep, m, identity).to(images)
