@@ -3,6 +3,7 @@
     python benchmarks/photo_arrival.py --mode memory --out runs/arrival [--steps 20] [--threads 1]
         [--set transforms=RandomJPEG,RandomResize --set delta_scale=0.5 --tag name] [--post jpeg75,resize0.5]
         [--ensemble face_student,efficientnet_lite0 --attackers sface] [--finetune sface]
+        [--weight efficientnet_lite0=1.5] [--adaptive 0,1,2]
 
 The evaluation's task (20 LFW identities, 5 shared photos each, 10 affiliations, 5 draws, ``photo-guard evaluate``'s
 defaults) with only the frozen-feature heads, so one way of arriving costs minutes, not the full report's hour. Modes:
@@ -14,6 +15,10 @@ protected photos are kept under ``--out/<mode>_steps<steps>[_<tag>]`` and reused
 least-likely-class attacker's) per encoder and head, then the protection left after each ``--post`` processing
 (clean-trained minus protected-trained leakage, both sets processed alike, as in the evaluation). ``--finetune``
 adds goal 4's learner that fine-tunes the named encoders end to end (the evaluation's draws and epochs; minutes each).
+``--weight`` sets an encoder's share of the objective (``Encoder.loss_weight``). ``--adaptive`` adds goal 1's adaptive
+attacker once per seed: the attacker's own photos (``photo_guard.evaluate.adaptive.own_photos`` with that seed; seed 0
+is the report's draw) protected as one set with the same settings, kept under ``<folder>/own<seed>``, and the map back
+fitted on them; the attacker's leakage is one more column, one figure per seed.
 """
 
 from __future__ import annotations
@@ -25,6 +30,7 @@ import torch
 
 from guard_core import quality
 from photo_guard.encoders import build_encoder
+from photo_guard.evaluate.adaptive import apply_inverse, fit_inverse, own_photos
 from photo_guard.evaluate.finetune import sets_finetune_leakage
 from photo_guard.evaluate.heads import leakage
 from photo_guard.evaluate.postprocess import postprocess_sets
@@ -47,6 +53,8 @@ def main() -> None:
     p.add_argument("--ensemble", default=",".join(EvalConfig.ensemble), help="encoders optimised against")
     p.add_argument("--attackers", default=",".join(EvalConfig.attackers), help="encoders the attacker trains on")
     p.add_argument("--finetune", default="", help="encoders fine-tuned end to end on the shared photos (goal 4)")
+    p.add_argument("--weight", action="append", default=[], metavar="ENCODER=W", help="an encoder's share of the loss")
+    p.add_argument("--adaptive", default="", help="seeds of the adaptive attacker's own photos (goal 1), e.g. 0,1,2")
     args = p.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -55,6 +63,9 @@ def main() -> None:
     cfg = EvalConfig(steps=args.steps, ensemble=ensemble, attackers=attackers)
     task = sample_task(args.data, cfg)
     encs = [build_encoder(n) for n in dict.fromkeys(ensemble + attackers)]
+    for item in args.weight:
+        name, _, weight = item.partition("=")
+        next(e for e in encs if e.name == name).loss_weight = float(weight)
     pcfg = ProtectConfig(steps=cfg.steps, encoders=cfg.ensemble, seed=cfg.seed, device="cpu", **_overrides(args.set))
     clean = [[load_rgb(f) for f in fs] for fs in task.train_files]
     folder = args.out / (f"{args.mode}_steps{args.steps}" + (f"_{args.tag}" if args.tag else ""))
@@ -64,6 +75,8 @@ def main() -> None:
     pairs = [(x, y) for cs, ps in zip(clean, prot) for x, y in zip(cs, ps)]
     a, b = torch.stack([x for x, _ in pairs]), torch.stack([y for _, y in pairs])
     print(f"PSNR {float(quality.psnr(a, b, 1.0).mean()):.2f} dB, SSIM {float(quality.ssim(a, b, 1.0).mean()):.4f}")
+    seeds = [int(s) for s in args.adaptive.split(",") if s]
+    inverses = {s: _inverses(args.data, task, cfg, by_name, encs, pcfg, folder / f"own{s}", s) for s in seeds}
 
     queries = [load_rgb(f) for fs in task.query_files for f in fs]
     qid = _ids([len(q) for q in task.query_files])
@@ -81,11 +94,20 @@ def main() -> None:
                 acc, inv = leakage(fp, tid, qf, qid, task.affiliations, cfg.labels, head)
                 scores[n] = (base, acc, inv)
             base, acc, inv = scores.pop("")
-            heads_table.append(f"| {enc.name} | {head} | {100 * base:.0f} % | {100 * acc:.0f} % | {100 * inv:.0f} % |")
+            adapt = [
+                leakage(apply_inverse(feats[""][1], w[enc.name]), tid, qf, qid, task.affiliations, cfg.labels, head)[0]
+                for w in inverses.values()
+            ]
+            cells = [f"{100 * base:.0f} %", f"{100 * acc:.0f} %", f"{100 * inv:.0f} %"]
+            cells += [" / ".join(f"{100 * x:.0f}" for x in adapt) + " %"] if adapt else []
+            heads_table.append(f"| {enc.name} | {head} | " + " | ".join(cells) + " |")
             cells = [f"{100 * (b - a):.0f} points ({100 * b:.0f} % -> {100 * a:.0f} %)" for b, a, _ in scores.values()]
             post_table.append(f"| {enc.name} | {head} | " + " | ".join(cells) + " |")
-    print(f"| attacker | head | clean-trained | {args.mode}: standard | {args.mode}: least likely class |")
-    print("|---|---|---|---|---|")
+    adaptive_col = f" adaptive, own photos of seeds {args.adaptive} |" if seeds else ""
+    print(
+        f"| attacker | head | clean-trained | {args.mode}: standard | {args.mode}: least likely class |{adaptive_col}"
+    )
+    print("|---|---|---|---|---|" + ("---|" if seeds else ""))
     print("\n".join(heads_table))
     if posts:
         print("\n| attacker | head | " + " | ".join(f"protection after {n}" for n in posts) + " |")
@@ -98,6 +120,16 @@ def main() -> None:
             sets_finetune_leakage(enc, sets, qx, qid, draws, cfg.labels, cfg.finetune_epochs) for sets in (clean, prot)
         )
         print(f"\n{name} fine-tuned end to end: clean-trained {100 * base:.0f} %, protected {100 * acc:.0f} %")
+
+
+def _inverses(
+    data: Path, task, cfg: EvalConfig, ensemble: dict, encs: list, pcfg: ProtectConfig, cache: Path, seed: int
+) -> dict[str, torch.Tensor]:
+    """The adaptive attacker's map back per attacking encoder, fitted on their own photos drawn with ``seed`` and
+    protected as one set with ``pcfg`` (as the evaluation does for seed 0)."""
+    own = own_photos(data, task, cfg.adaptive_photos, seed)
+    (prot,), _ = protected_sets([own], ["adaptive-attacker"], ProtectRun(cfg.ensemble), cfg, ensemble, cache, pcfg)
+    return {e.name: fit_inverse(embed_images(e, prot), embed_images(e, own)) for e in encs if e.name in cfg.attackers}
 
 
 def _embed_sets(enc, sets: list[list[torch.Tensor]]) -> torch.Tensor:
