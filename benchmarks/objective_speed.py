@@ -25,10 +25,12 @@ from photo_speed import sample_photos  # this folder, on the path when run as a 
 
 from guard_core.parallel import parallel_sum, sequential
 from photo_guard.batch import protect_files
+from photo_guard.clean_view import clean_view
 from photo_guard.encoders import DEFAULT_ENCODERS, build_encoder
+from photo_guard.objective import dp2vl_terms
 from photo_guard.owner_state import anchor_direction
 from photo_guard.photo_io import load_rgb
-from photo_guard.protect import ProtectConfig, clean_view, dp2vl_terms
+from photo_guard.protect import ProtectConfig
 
 
 def _interleaved(ways: dict[str, Callable[[], object]], repeats: int) -> dict[str, float]:

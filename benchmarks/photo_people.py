@@ -18,10 +18,10 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
+from photo_guard.clean_view import clean_view
 from photo_guard.encoders import build_encoder
 from photo_guard.people import SAME_PERSON_COS, PeopleMemory
 from photo_guard.photo_io import SUPPORTED_SUFFIXES, load_rgb
-from photo_guard.protect import clean_view
 
 
 def main() -> None:

@@ -22,12 +22,14 @@ from pathlib import Path, PurePosixPath
 from guard_core.atomic import atomic_output, clean_stale_temps
 from guard_core.device import resolve
 
+from .clean_view import clean_view
 from .encoders import build_encoder
 from .errors import PhotoGuardError
+from .measure import measure
 from .owner_state import keyed_digest, state_dir
 from .people import PEOPLE_FILE, PeopleMemory, people_memory
 from .photo_io import SUPPORTED_SUFFIXES, PhotoError, codec_change_255, is_lossy, read_photo, sha256_file, write_photo
-from .protect import ProtectConfig, clean_view, measure, protect_set
+from .protect import ProtectConfig, protect_set
 
 __all__ = ["MANIFEST_NAME", "Source", "BatchReport", "collect_photos", "protect_files", "Manifest"]
 

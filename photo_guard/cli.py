@@ -106,8 +106,9 @@ def protect(
 def verify(protected, original, encoders) -> None:
     """Measure a protected photo against its original: budget, PSNR, SSIM, per-encoder embedding shift."""
     from .encoders import build_encoder
+    from .measure import measure
     from .photo_io import codec_change_255, is_lossy, read_photo
-    from .protect import STRENGTHS, measure
+    from .protect import STRENGTHS
 
     source, shared = read_photo(original), read_photo(protected)
     a, b = source.pixels, shared.pixels

@@ -30,7 +30,7 @@ def register_encoders(register):
 
 @hookimpl
 def register_objectives(register):
-    from .protect import dp2vl_loss
+    from .objective import dp2vl_loss
 
     register("dp2vl", dp2vl_loss)
 

@@ -24,8 +24,7 @@ term keeps the sum's SSIM above 0.90 (0.904 on the evaluation's sets, against 0.
 
 from __future__ import annotations
 
-import weakref
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field, replace
 from typing import Literal
 
@@ -33,15 +32,15 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from guard_core import ops, quality
+from guard_core import ops
 from guard_core.device import resolve
-from guard_core.parallel import parallel_sum, side_by_side
 from guard_core.pgd import PGD, PGDConfig
 
 from . import registry
+from .clean_view import CleanView, clean_view
 from .encoders import DEFAULT_ENCODERS, Encoder, build_encoder
 from .errors import PhotoGuardError
-from .faces import face_alignments
+from .measure import measure
 from .owner_state import anchor_direction, photo_seed
 from .people import PeopleMemory
 from .redetect import Redetected, redetected_warps
@@ -51,12 +50,7 @@ __all__ = [
     "STRENGTHS",
     "ProtectConfig",
     "ProtectedPhoto",
-    "CleanView",
-    "clean_view",
     "protect_set",
-    "dp2vl_loss",
-    "dp2vl_terms",
-    "measure",
     "perceptual_budget",
 ]
 
@@ -114,26 +108,6 @@ class ProtectConfig:
 
 
 @dataclass
-class CleanView:
-    """What the encoders see of the clean photos, computed once for protecting and for measuring the result: each
-    photo's working copy, the indices grouped by working shape, each copy's face alignment, and the clean embeddings
-    ``{encoder: [N, D]}``."""
-
-    works: list[Tensor]
-    groups: dict[tuple[int, int], list[int]]
-    aligns: list[Tensor]
-    embeddings: dict[str, Tensor]
-
-
-def clean_view(
-    images: Sequence[Tensor], encoders: Sequence[Encoder], work_size: int, device: torch.device
-) -> CleanView:
-    """The :class:`CleanView` of ``images`` (``[3, H, W]`` each) through ``encoders``."""
-    works, groups, aligns = _working_copies(images, work_size, device)
-    return CleanView(works, groups, aligns, _embed_all(encoders, works, aligns, groups))
-
-
-@dataclass
 class ProtectedPhoto:
     """The protected pixels ``[3, H, W]`` (8-bit values in [0, 1]) and what was measured on them."""
 
@@ -149,11 +123,6 @@ def perceptual_budget(images: Tensor, eps: float, floor: float = 0.25) -> Tensor
     std = (F.avg_pool2d(y * y, 5, 1, 2, count_include_pad=False) - mean * mean).clamp_min(0).sqrt()
     scale = std.flatten(1).quantile(0.6, dim=1).clamp_min(1e-3).view(-1, 1, 1, 1)
     return eps * (floor + (1 - floor) * (std / scale).clamp(0, 1))
-
-
-def _work_size(h: int, w: int, work: int) -> tuple[int, int]:
-    s = min(1.0, work / max(h, w))
-    return max(16, round(h * s)), max(16, round(w * s))
 
 
 def _unit(x: Tensor) -> Tensor:
@@ -260,139 +229,6 @@ def _redetected(transforms: list, names: Sequence[str], x: Tensor, align: Tensor
     return [Redetected(t, matrix) if n == "RandomResize" else t for n, t in zip(names, transforms)]
 
 
-def dp2vl_loss(
-    adv: Tensor,
-    clean: Tensor,
-    encoders: Sequence[Encoder],
-    align: Tensor,
-    centroid: dict[str, Tensor],
-    target: dict[str, Tensor],
-    quality_weight: float = 0.0,
-) -> Tensor:
-    """Per-photo DP2-VL loss ``[B]``: ``Σ_e w_e · (max(cos(z_e, c_e) - s_e, 0) - cos(z_e, t_e))`` (``centroid`` and
-    ``target`` ``[B, D]`` per encoder: each photo's own; ``s_e`` the encoder's ``away_stop``, ``w_e`` its
-    ``loss_weight``) plus ``quality_weight · (1 - SSIM)`` to the clean photo (which keeps the change where the eye
-    does not look for it). ``encoders``: those whose terms this step takes (:func:`protect_set` passes an encoder with
-    ``term_every = k`` on every k-th step only), as for any registered objective.
-
-    The push away from the person's centroid stops at orthogonal or before: pushed on past it, an encoder that moves
-    easily (EfficientNet-Lite0) put every set near the mirror of its person, which a head learns as an anti-label (its
-    least likely class recovered 35-38 % of the affiliations; 21-22 % stopping at orthogonal, 12 % at cos 0.1,
-    docs/photo_guard.md)."""
-    terms = dp2vl_terms(clean, encoders, align, centroid, target, quality_weight)
-    # One photo leaves a core idle in each term; a batch fills both (benchmarks/objective_speed.py). One encoder beside
-    # the quality term, a fifth of its time, would leave a core idle most of the step: all threads on each in turn.
-    return parallel_sum(adv, terms, side_by_side=len(adv) == 1 and len(encoders) > 1)
-
-
-def dp2vl_terms(
-    clean: Tensor,
-    encoders: Sequence[Encoder],
-    align: Tensor,
-    centroid: dict[str, Tensor],
-    target: dict[str, Tensor],
-    quality_weight: float = 0.0,
-) -> list[Callable[[Tensor], Tensor]]:
-    """:func:`dp2vl_loss`'s terms, each a function of the perturbed photos ``[B, 3, H, W]`` -> ``[B]``: one per
-    encoder, then the quality term (when ``quality_weight``). They share nothing but the photos."""
-
-    def encoder_term(e: Encoder) -> Callable[[Tensor], Tensor]:
-        def loss(x: Tensor) -> Tensor:
-            z = e.embed(x, align if e.face else None)
-            away = (F.cosine_similarity(z, centroid[e.name], dim=-1) - e.away_stop).clamp_min(0)  # not to its mirror
-            return e.loss_weight * (away - F.cosine_similarity(z, target[e.name], dim=-1))
-
-        return loss
-
-    if not quality_weight:
-        return [encoder_term(e) for e in encoders]
-    ssim_to_clean = _ssim_to(clean)
-
-    def quality_term(x: Tensor) -> Tensor:
-        return quality_weight * (1 - ssim_to_clean(x))
-
-    return [encoder_term(e) for e in encoders] + [quality_term]
-
-
-_last_ssim_to: tuple[weakref.ref[Tensor], int, Callable[[Tensor], Tensor]] | None = None
-
-
-def _ssim_to(clean: Tensor) -> Callable[[Tensor], Tensor]:
-    """``ops.ssim_to(clean, 1.0)``, kept while the same unchanged tensor comes back: PGD asks for the objective's terms
-    every step with the same clean photos, whose moments then are filtered once per set instead of once per step."""
-    global _last_ssim_to
-    if clean.requires_grad:  # a reference that is itself optimised: its gradient is followed, nothing kept
-        return lambda x: ops.ssim(x, clean, 1.0)
-    last = _last_ssim_to
-    if last is not None and last[0]() is clean and last[1] == clean._version:
-        return last[2]
-    against = ops.ssim_to(clean, 1.0)
-    _last_ssim_to = (weakref.ref(clean), clean._version, against)
-    return against
-
-
-def measure(
-    clean: Sequence[Tensor],
-    protected: Sequence[Tensor],
-    encoders: Sequence[Encoder],
-    work_size: int = 320,
-    device: torch.device | str = "cpu",
-    view: CleanView | None = None,
-) -> list[dict]:
-    """Per photo: L-inf (in 1/255), PSNR and SSIM at full resolution, and per encoder the cosine between protected and
-    clean embeddings plus the set's centroid cosine (< 0: moved away from the set). ``view``: the clean photos'
-    :class:`CleanView` from protecting them (else computed here)."""
-    device = torch.device(device)
-    stats = [_photo_stats(c.to(device), p.to(device)) for c, p in zip(clean, protected)]
-    view = view or clean_view(clean, encoders, work_size, device)
-    works, groups, aligns, before = view.works, view.groups, view.aligns, view.embeddings
-    pworks = [ops.resize(p[None].to(device), (w.shape[-2], w.shape[-1]))[0] for p, w in zip(protected, works)]
-    after = _embed_all(encoders, pworks, aligns, groups)
-    for e in encoders:
-        cos = F.cosine_similarity(after[e.name], before[e.name], dim=-1)
-        centroid = _unit(_unit(before[e.name]).mean(0))
-        centroid_cos = float(F.cosine_similarity(_unit(after[e.name]).mean(0), centroid, dim=0))
-        for i, st in enumerate(stats):
-            st.setdefault("encoders", {})[e.name] = {"cos_to_clean": float(cos[i]), "set_centroid_cos": centroid_cos}
-    return stats
-
-
-def _working_copies(
-    images: Sequence[Tensor], work_size: int, device: torch.device
-) -> tuple[list[Tensor], dict[tuple[int, int], list[int]], list[Tensor]]:
-    """Each photo resized to fit ``work_size`` at its own aspect ratio, the indices grouped by working shape (photos
-    of one shape are batched together), and each working copy's face alignment."""
-    works = [ops.resize(img[None].to(device), _work_size(img.shape[-2], img.shape[-1], work_size))[0] for img in images]
-    groups: dict[tuple[int, int], list[int]] = {}
-    for i, w in enumerate(works):
-        groups.setdefault((w.shape[-2], w.shape[-1]), []).append(i)
-    aligns = [face_alignments(w[None])[0][0] for w in works]
-    return works, groups, aligns
-
-
-def _embed_all(
-    encs: Sequence[Encoder], works: list[Tensor], aligns: list[Tensor], groups: dict[tuple[int, int], list[int]]
-) -> dict[str, Tensor]:
-    out: dict[str, list[Tensor]] = {e.name: [torch.empty(0)] * len(works) for e in encs}
-    for idx in groups.values():
-        x, align = torch.stack([works[i] for i in idx]), torch.stack([aligns[i] for i in idx])
-        jobs = [_embedding(e, x, align) for e in encs]
-        # One photo leaves a core idle in each encoder; a batch fills both (as the objective's terms).
-        zs = side_by_side(jobs) if len(idx) == 1 and x.device.type == "cpu" else [embed() for embed in jobs]
-        for e, z in zip(encs, zs):
-            for j, i in enumerate(idx):
-                out[e.name][i] = z[j]
-    return {n: torch.stack(v) for n, v in out.items()}
-
-
-def _embedding(e: Encoder, x: Tensor, align: Tensor) -> Callable[[], Tensor]:
-    def embed() -> Tensor:
-        with torch.inference_mode():  # per thread: set in the job that may run on a worker
-            return e.embed(x, align if e.face else None)
-
-    return embed
-
-
 def _targets(
     kind: str,
     clean: dict[str, Tensor],
@@ -409,25 +245,3 @@ def _targets(
         anchor = anchor or {n: anchor_direction(n, z.shape[-1], owner) for n, z in clean.items()}
         return {n: _unit(anchor[n].to(device)).expand_as(clean[n]) for n in clean}
     raise PhotoGuardError(f"unknown target {kind!r}; use antithetical, per-photo or anchor")
-
-
-SSIM_TILE, SSIM_TILES = 512, 16
-
-
-def _photo_stats(clean: Tensor, protected: Tensor) -> dict:
-    """L-inf and PSNR over every pixel; SSIM too up to 4 MP, above that the mean over 16 seeded random 512×512 tiles
-    (an unbiased estimate of the same mean that costs a fraction: full-image SSIM of a 12-MP photo took 7 s here)."""
-    a, b = clean[None].float(), protected[None].float()
-    h, w = a.shape[-2:]
-    if h * w <= 4_000_000 or min(h, w) < SSIM_TILE:
-        ssim = float(quality.ssim(a, b, 1.0)[0])
-    else:
-        g = torch.Generator().manual_seed(0)
-        tops = torch.randint(0, h - SSIM_TILE + 1, (SSIM_TILES,), generator=g).tolist()
-        lefts = torch.randint(0, w - SSIM_TILE + 1, (SSIM_TILES,), generator=g).tolist()
-        tiles = [
-            (a[..., t : t + SSIM_TILE, c : c + SSIM_TILE], b[..., t : t + SSIM_TILE, c : c + SSIM_TILE])
-            for t, c in zip(tops, lefts)
-        ]
-        ssim = float(quality.ssim(torch.cat([x for x, _ in tiles]), torch.cat([y for _, y in tiles]), 1.0).mean())
-    return {"linf_255": float(quality.linf(a, b)[0] * 255), "psnr": float(quality.psnr(a, b, 1.0)[0]), "ssim": ssim}

@@ -43,7 +43,7 @@ def transform_names() -> list[str]:
 
 
 def objective(name: str) -> Callable[..., Any]:
-    """The objective registered as ``name`` (see :func:`photo_guard.protect.dp2vl_loss` for the signature)."""
+    """The objective registered as ``name`` (see :func:`photo_guard.objective.dp2vl_loss` for the signature)."""
     _collect()
     if name not in _OBJECTIVES:
         raise PhotoGuardError(f"unknown objective {name!r}; registered: {', '.join(sorted(_OBJECTIVES))}")

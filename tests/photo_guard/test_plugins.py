@@ -109,7 +109,7 @@ class _Thirdparty:
 
     @hookimpl
     def register_objectives(self, register):
-        from photo_guard.protect import dp2vl_loss
+        from photo_guard.objective import dp2vl_loss
 
         def counted(*args, **kwargs):
             self.calls += 1
