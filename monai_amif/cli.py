@@ -160,8 +160,7 @@ def bundle() -> None:
     """The MONAI Bundle (bundles/amif_fusion)."""
 
 
-@bundle.command("pack")
-@click.option(
+bundle_folder = click.option(
     "--bundle",
     "bundle_dir",
     default="bundles/amif_fusion",
@@ -169,6 +168,10 @@ def bundle() -> None:
     type=click.Path(exists=True, file_okay=False),
     help="Bundle folder.",
 )
+
+
+@bundle.command("pack")
+@bundle_folder
 @click.option("-o", "--out", "out_dir", default="dist", show_default=True, type=click.Path(file_okay=False))
 def bundle_pack(bundle_dir, out_dir) -> None:
     """Write the versioned bundle zip that `python -m monai.bundle download --url` installs."""
@@ -178,14 +181,7 @@ def bundle_pack(bundle_dir, out_dir) -> None:
 
 
 @bundle.command("check")
-@click.option(
-    "--bundle",
-    "bundle_dir",
-    default="bundles/amif_fusion",
-    show_default=True,
-    type=click.Path(exists=True, file_okay=False),
-    help="Bundle folder.",
-)
+@bundle_folder
 def bundle_check(bundle_dir) -> None:
     """The MONAI model zoo's acceptance checks (ci/verify_bundle.py, full mode), offline."""
     from .bundle_check import check_bundle
