@@ -143,7 +143,7 @@ def _overrides(items: list[str]) -> dict:
     for item in items:
         key, _, value = item.partition("=")
         current = getattr(defaults, key)
-        if isinstance(current, tuple):
+        if isinstance(current, tuple) or current is None:  # None: an optional tuple of names
             out[key] = tuple(v for v in value.split(",") if v)
         elif isinstance(current, bool):
             out[key] = value.lower() in ("1", "true", "yes")

@@ -88,6 +88,10 @@ class ProtectConfig:
     # On the steps EfficientNet-Lite0 sits out, SFace also sees a further EOT draw on the idle core (step_terms): after
     # JPEG 75 / resize 0.5 SFace leaked 19 / 28 % instead of 20 / 31 % (the report's linear heads); a face 1.21->1.40 s.
     second_view: bool = True
+    # The EOT draws (by name) the second view takes; None: any of the step's. JPEG only (seventeenth session,
+    # docs/photo_guard.md): one photo per call JPEG 75 cost SFace about 7 / 9 points instead of 10 / 12, resize 0.5
+    # 10 / 12 instead of 8 / 10; not yet the default.
+    second_view_draws: tuple[str, ...] | None = None
     # After each resize draw, move every face to where a face finder puts it on the photo's half-size copy
     # (photo_guard.redetect). In the report resize 0.5 then costs SFace 9.5 / 9.3 points of protection instead of
     # 17 / 18; one photo per call 8 / 10 instead of 18 / 18 (docs/photo_guard.md, "A resize draw that moves the face").
@@ -198,7 +202,7 @@ def protect_set(
             seed = photo_seed(x, cfg.seed, owner)  # draws differ per photo
             views = torch.Generator().manual_seed((seed + 1) % 2**63)
             draws = _redetected(transforms, names, x, align) if cfg.redetect else transforms
-            steps = StepTerms(encs, progress, draws if cfg.second_view else (), views)
+            steps = StepTerms(encs, progress, _second_view_draws(cfg, names, draws), views)
 
             def loss_fn(adv: Tensor, align=align, tgt=tgt, cen=cen, x=x, steps=steps) -> Tensor:
                 return objective(adv, x, steps.encoders(), align, cen, tgt, cfg.quality_weight)
@@ -219,6 +223,20 @@ def protect_set(
         for r, stats in zip(results, stats_list):
             r.stats = stats
     return results
+
+
+def _second_view_draws(cfg: ProtectConfig, names: Sequence[str], draws: list) -> list:
+    """The draws the face encoders' second view picks from: ``cfg.second_view_draws`` of ``draws`` (named by
+    ``names``), all of them when that is None, none with ``second_view`` off."""
+    if not cfg.second_view:
+        return []
+    wanted = cfg.second_view_draws
+    if wanted is None:
+        return draws
+    unknown = sorted(set(wanted) - set(names))
+    if unknown:
+        raise PhotoGuardError(f"second_view_draws {', '.join(unknown)} not among the EOT draws {', '.join(names)}")
+    return [t for n, t in zip(names, draws) if n in wanted]
 
 
 def _redetected(transforms: list, names: Sequence[str], x: Tensor, align: Tensor) -> list:

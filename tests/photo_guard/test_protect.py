@@ -8,6 +8,7 @@ from click.testing import CliRunner
 
 from photo_guard.batch import MANIFEST_NAME, protect_files
 from photo_guard.cli import cli
+from photo_guard.errors import PhotoGuardError
 from photo_guard.photo_io import read_photo
 from photo_guard.protect import ProtectConfig, perceptual_budget, protect_set
 from tests.photo_guard.conftest import TinyEncoder, make_photo, smooth_photos
@@ -262,3 +263,25 @@ def test_protection_with_second_views_is_repeatable():
         for c in (cfg, cfg, replace(cfg, second_view=False))
     ]
     assert torch.equal(runs[0], runs[1]) and not torch.equal(runs[0], runs[2])
+
+
+def test_the_second_view_draws_only_the_named_eot_transforms(tiny_encoder, monkeypatch):
+    """``second_view_draws`` keeps the named draws for the second view (the step's own draws stay all of them); a
+    name that is not an EOT draw is refused; ``second_view`` off gives none."""
+    from photo_guard import protect
+
+    seen: list[list[str]] = []
+
+    class Recording(protect.StepTerms):
+        def __init__(self, encoders, progress=None, transforms=(), generator=None):
+            seen.append([repr(t).split("(")[0] for t in transforms])
+            super().__init__(encoders, progress, transforms, generator)
+
+    monkeypatch.setattr(protect, "StepTerms", Recording)
+    cfg = ProtectConfig(steps=1, transforms=("RandomJPEG", "RandomBlur"), redetect=False, device="cpu")
+    for views in (None, ("RandomJPEG",)):
+        protect_set(smooth_photos(1), replace(cfg, second_view_draws=views), [tiny_encoder], measure_result=False)
+    protect_set(smooth_photos(1), replace(cfg, second_view=False), [tiny_encoder], measure_result=False)
+    assert seen == [["RandomJPEG", "RandomBlur"], ["RandomJPEG"], []]
+    with pytest.raises(PhotoGuardError, match="RandomResize"):
+        protect_set(smooth_photos(1), replace(cfg, second_view_draws=("RandomResize",)), [tiny_encoder])
