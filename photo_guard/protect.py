@@ -165,6 +165,8 @@ def protect_set(
     cfg = config or ProtectConfig()
     device = resolve(cfg.device)
     encs = [e.to(device) for e in (encoders or [build_encoder(n) for n in cfg.encoders])]
+    names = cfg.transforms if cfg.transforms is not None else tuple(registry.transform_names())
+    second = _second_view_names(cfg, names)  # checked before the work, not once per chunk
     # Each photo gets a working copy at its own aspect ratio; photos sharing a working shape are optimised together.
     view = view or clean_view(images, encs, cfg.work_size, device)
     works, groups, aligns, clean = view.works, view.groups, view.aligns, view.embeddings
@@ -176,7 +178,6 @@ def protect_set(
 
     eps = cfg.eps
     transforms = registry.transforms(cfg.transforms) if cfg.eot_samples else []
-    names = cfg.transforms if cfg.transforms is not None else tuple(registry.transform_names())
     objective = registry.objective(cfg.objective)
     step = cfg.step_size * eps if cfg.method == "adam" else 2.5 * eps / max(1, cfg.steps)
     pgd_config = PGDConfig(
@@ -202,7 +203,7 @@ def protect_set(
             seed = photo_seed(x, cfg.seed, owner)  # draws differ per photo
             views = torch.Generator().manual_seed((seed + 1) % 2**63)
             draws = _redetected(transforms, names, x, align) if cfg.redetect else transforms
-            steps = StepTerms(encs, progress, _second_view_draws(cfg, names, draws), views)
+            steps = StepTerms(encs, progress, [t for n, t in zip(names, draws) if n in second], views)
 
             def loss_fn(adv: Tensor, align=align, tgt=tgt, cen=cen, x=x, steps=steps) -> Tensor:
                 return objective(adv, x, steps.encoders(), align, cen, tgt, cfg.quality_weight)
@@ -225,18 +226,16 @@ def protect_set(
     return results
 
 
-def _second_view_draws(cfg: ProtectConfig, names: Sequence[str], draws: list) -> list:
-    """The draws the face encoders' second view picks from: ``cfg.second_view_draws`` of ``draws`` (named by
-    ``names``), all of them when that is None, none with ``second_view`` off."""
+def _second_view_names(cfg: ProtectConfig, names: Sequence[str]) -> set[str]:
+    """The EOT draws (by name, among ``names``) the face encoders' second view picks from: ``cfg.second_view_draws``,
+    every one when that is None, none with ``second_view`` off."""
     if not cfg.second_view:
-        return []
-    wanted = cfg.second_view_draws
-    if wanted is None:
-        return draws
-    unknown = sorted(set(wanted) - set(names))
+        return set()
+    wanted = set(names if cfg.second_view_draws is None else cfg.second_view_draws)
+    unknown = sorted(wanted - set(names))
     if unknown:
         raise PhotoGuardError(f"second_view_draws {', '.join(unknown)} not among the EOT draws {', '.join(names)}")
-    return [t for n, t in zip(names, draws) if n in wanted]
+    return wanted
 
 
 def _redetected(transforms: list, names: Sequence[str], x: Tensor, align: Tensor) -> list:
