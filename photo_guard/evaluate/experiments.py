@@ -139,17 +139,20 @@ def _attacker_rows(
                 base,
                 ratio=ratio,
             )
+        # the sets and, as the hosts protect them, the photos one at a time (goal 5 measures goal 3 both ways)
+        pp_runs = [main, *(run for run, r in runs.items() if r["experiment"] == "arrival")]
         for pp in cfg.postprocess:
             pp_base = leak(f"clean {pp}", partial(postprocess_sets, clean, pp), head)[0]
-            row(
-                "postprocess",
-                main,
-                head,
-                f"{main} {pp}",
-                lambda pp=pp: postprocess_sets(prot[main], pp),
-                pp_base,
-                postprocess=pp,
-            )
+            for run in pp_runs:
+                row(
+                    "postprocess",
+                    run,
+                    head,
+                    f"{run} {pp}",
+                    lambda run=run, pp=pp: postprocess_sets(prot[run], pp),
+                    pp_base,
+                    postprocess=pp,
+                )
         log.info("attacker %s/%s done", attacker, head)
     return rows
 

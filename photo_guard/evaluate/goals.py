@@ -12,8 +12,8 @@ def goals(rows: list[dict], cfg: EvalConfig) -> dict:
     attacker who answers with the least likely class, for the adaptive attacker, for the other targets and for photos
     protected one at a time), transfer leakage (an attacker encoder the run did not optimise against, including one
     outside the ensemble altogether) at least halfway down to chance, and JPEG 75 / resize 0.5 costing a white-box
-    attacker at most 10 points of protection; the learners that adapt (fine-tuned encoder, mini VLM) at least halfway
-    down from their clean-trained leakage to chance."""
+    attacker at most 10 points of protection (sets, and photos protected one at a time); the learners that adapt
+    (fine-tuned encoder, mini VLM) at least halfway down from their clean-trained leakage to chance."""
     chance, main = 1 / cfg.labels, ProtectRun(cfg.ensemble).name
     out: dict[str, dict] = {"white_box": {}, "transfer": {}, "postprocess": {}, "learners": {}}
     for r in rows:
@@ -38,18 +38,18 @@ def goals(rows: list[dict], cfg: EvalConfig) -> dict:
         elif (default or r["experiment"] == "ensemble") and not r["white_box"]:
             out["transfer"][f"{key} vs {r['run']}{adaptive}"] = _halfway(r, chance)
     protection = {
-        f"{r['attacker']}/{r['head']}": r["clean_acc"] - r["protected_acc"]
+        (f"{r['attacker']}/{r['head']}", r["run"]): r["clean_acc"] - r["protected_acc"]
         for r in rows
-        if r["experiment"] == "strength" and r["run"] == main and r["white_box"]
+        if (r["experiment"] == "arrival" or (r["experiment"] == "strength" and r["run"] == main)) and r["white_box"]
     }
     for r in rows:
         if r["experiment"] == "postprocess" and r["postprocess"] in ("jpeg75", "resize0.5") and r["white_box"]:
-            key = f"{r['attacker']}/{r['head']}"
+            key, run = f"{r['attacker']}/{r['head']}", r["run"]
             kept = r["clean_acc"] - r["protected_acc"]
-            out["postprocess"][f"{key} {r['postprocess']}"] = {
-                "protection": protection[key],
+            out["postprocess"][f"{key} {r['postprocess']}" + ("" if run == main else f" ({run})")] = {
+                "protection": protection[key, run],
                 "protection_after": kept,
-                "met": protection[key] - kept <= 0.10,
+                "met": protection[key, run] - kept <= 0.10,
             }
     return out
 

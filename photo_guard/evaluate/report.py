@@ -188,14 +188,14 @@ def _pp_table(res: dict) -> list[str]:
         "## Post-processing by the attacker before training",
         "",
         "Baseline and protected photos go through the same processing; protection = clean-trained minus "
-        "protected-trained leakage.",
+        "protected-trained leakage. Runs named `/one-by-one` protected every photo on its own, as the hosts do.",
         "",
-        "| processing | attacker | head | clean-trained | protected-trained | protection |",
-        "|---|---|---|---|---|---|",
+        "| processing | protected with | attacker | head | clean-trained | protected-trained | protection |",
+        "|---|---|---|---|---|---|---|",
     ]
     for r in _rows(res, "postprocess"):
         out.append(
-            f"| {r['postprocess']} | {r['attacker']} | {HEAD_NAMES[r['head']]} | {_pct(r['clean_acc'])} | "
+            f"| {r['postprocess']} | {r['run']} | {r['attacker']} | {HEAD_NAMES[r['head']]} | {_pct(r['clean_acc'])} | "
             f"{_pct(r['protected_acc'])} | {_pct(r['clean_acc'] - r['protected_acc'])} |"
         )
     return out + [""]

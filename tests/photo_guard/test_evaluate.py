@@ -169,8 +169,17 @@ def test_goals_judge_each_rule():
         {**rows[2], **outside},
         {**rows[3], **outside},
     ]
+    # photos protected one at a time: their own protection, and what JPEG 75 leaves of it (goal 5 on goal 3)
+    one = "tiny+tiny2@default/one-by-one"
+    rows += [
+        {**rows[0], "experiment": "arrival", "run": one, "protected_acc": 0.2, "protected_inverted_acc": 0.1},
+        {**rows[2], "run": one, "protected_acc": 0.15},
+    ]
     g = goals(rows, cfg)
-    assert set(g["white_box"]) == {"a/linear"} and set(g["postprocess"]) == {"a/linear jpeg75"}
+    assert set(g["white_box"]) == {"a/linear", f"a/linear ({one})"}
+    assert set(g["postprocess"]) == {"a/linear jpeg75", f"a/linear jpeg75 ({one})"}
+    assert g["postprocess"][f"a/linear jpeg75 ({one})"]["protection"] == pytest.approx(0.7)  # 90 -> 20 %
+    assert g["postprocess"][f"a/linear jpeg75 ({one})"]["met"]  # 70 -> 65 points: lost 5
     assert not g["transfer"]["b/linear vs tiny+tiny2@default"]["met"]
     assert not g["learners"]["b/finetune (not optimised against)"]["met"]
     assert g["white_box"]["a/linear"]["met"]  # 15 % is within 10 points of chance (10 %)
@@ -194,9 +203,10 @@ def test_run_evaluation_end_to_end_resumes_and_reports(tmp_path, tiny_encoder):
         "tiny+tiny2@default/one-by-one",
     }
     assert all(r["seconds_per_photo"] > 0 and r["psnr"] > 30 for r in res["runs"].values())
-    # per attacker x head: 5 protection runs + the adaptive attacker + 2 ratios + 1 post-processing; per attacker:
-    # the fine-tuned encoder and the mini VLM's place and name
-    assert len(res["rows"]) == 2 * 2 * 9 + 2 * 3
+    # per attacker x head: 5 protection runs + the adaptive attacker + 2 ratios + 1 post-processing of the sets and
+    # of the photos protected one by one; per attacker: the fine-tuned encoder and the mini VLM's place and name
+    assert len(res["rows"]) == 2 * 2 * 10 + 2 * 3
+    assert "tiny/linear jpeg75 (tiny+tiny2@default/one-by-one)" in res["goals"]["postprocess"]
     learners = {(r["attacker"], r["learner"]) for r in res["rows"] if r["experiment"] == "learner"}
     assert learners == {(a, x) for a in ("tiny", "tiny2") for x in ("finetune", "vlm place", "vlm name")}
     assert {k for k in res["goals"]["white_box"] if "adaptive" in k} == {
