@@ -19,12 +19,13 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
-from guard_core.atomic import atomic_output, clean_stale_temps
+from guard_core.atomic import clean_stale_temps
 from guard_core.device import resolve
 
 from .clean_view import clean_view
 from .encoders import build_encoder
 from .errors import PhotoGuardError
+from .manifest import MANIFEST_NAME, Manifest
 from .measure import measure
 from .owner_state import keyed_digest, state_dir
 from .people import PEOPLE_FILE, PeopleMemory, people_memory
@@ -34,7 +35,6 @@ from .protect import ProtectConfig, protect_set
 __all__ = ["MANIFEST_NAME", "Source", "BatchReport", "collect_photos", "protect_files", "Manifest"]
 
 log = logging.getLogger(__name__)
-MANIFEST_NAME = "photo_guard_manifest.json"
 _SIDECARS = (".xmp", ".aae", ".json", ".txt", ".thm", ".orig")  # what photo libraries keep beside photos
 
 
@@ -80,58 +80,6 @@ def collect_photos(
                     )
                 )
     return sources, skipped
-
-
-class Manifest:
-    """The JSON record of one output folder, written atomically after every photo."""
-
-    def __init__(self, folder: Path) -> None:
-        self.path = folder / MANIFEST_NAME
-        self.data = self._load()
-
-    def _load(self) -> dict:
-        if self.path.exists():
-            try:
-                data = json.loads(self.path.read_text(encoding="utf-8"))
-                if data.get("version") == 2:
-                    return data
-            except (OSError, json.JSONDecodeError, AttributeError):
-                pass
-            log.warning("%s: unreadable or old manifest; starting a new one", self.path)
-        return {"format": "photo_guard-manifest", "version": 2, "photos": {}}
-
-    def done(self, rel: str, source_key: str, params: dict) -> bool:
-        entry = self.data["photos"].get(rel)
-        return bool(
-            entry
-            and not entry.get("pending")
-            and entry["source_key"] == source_key
-            and entry["params"] == params
-            and (self.path.parent / rel).exists()
-        )
-
-    def owns(self, rel: str) -> bool:
-        """Whether the file at ``rel`` was written by photo-guard (so replacing it loses nothing of the user's)."""
-        return rel in self.data["photos"]
-
-    def record(self, rel: str, entry: dict | None) -> None:
-        """Add one photo: re-read, update and rewrite under a lock, so parallel workers (torchrun ranks) sharing an
-        output folder never lose each other's entries."""
-        import fcntl
-
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self.path.parent, os.O_RDONLY)  # lock the folder itself: no lock file left in a shared folder
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX)
-            self.data = self._load()
-            if entry is None:
-                self.data["photos"].pop(rel, None)
-            else:
-                self.data["photos"][rel] = entry
-            with atomic_output(self.path) as tmp:
-                tmp.write_text(json.dumps(self.data, indent=1), encoding="utf-8")
-        finally:
-            os.close(fd)
 
 
 @dataclass

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
-
-from guard_core.report import pyplot, save_figure, write_results
+from guard_core.report import write_results
 
 from .common import FUSION_COLUMNS
+from .figures import far_figure, finetune_figure, grid_figure
 from .harness import AttackRun
 
 __all__ = ["write_report", "markdown"]
@@ -19,11 +18,11 @@ def write_report(run: AttackRun, out_dir: Path, command: str = "") -> list[Path]
     those attacks ran) under ``out_dir``; returns the paths written."""
     res = run.results
     paths = write_results(out_dir, res, markdown(res, command), command)
-    paths.append(_grid(run.examples, out_dir / "grid.png"))
+    paths.append(grid_figure(run.examples, out_dir / "grid.png"))
     if "wrong_keys" in res:
-        paths.append(_far_figure(res["wrong_keys"], out_dir / "far_vs_bits.png"))
+        paths.append(far_figure(res["wrong_keys"], out_dir / "far_vs_bits.png"))
     if "finetune" in res:
-        paths.append(_finetune_figure(res["finetune"], out_dir / "finetune.png"))
+        paths.append(finetune_figure(res["finetune"], out_dir / "finetune.png"))
     return paths
 
 
@@ -281,46 +280,3 @@ def _sealed(res: dict) -> list[str]:
         _quality_row("sealed, right key", s["right_key"]),
         "",
     ]
-
-
-def _grid(examples: dict, path: Path) -> Path:
-    plt = pyplot()
-    n = len(examples)
-    cols = min(4, n)
-    rows = -(-n // cols)
-    fig, axes = plt.subplots(rows, cols, figsize=(3 * cols, 3.2 * rows), squeeze=False)
-    for ax in axes.flat:
-        ax.axis("off")
-    for ax, (name, img) in zip(axes.flat, examples.items()):
-        ax.imshow(np.asarray(img), cmap="gray", vmin=0, vmax=1)
-        ax.set_title(name, fontsize=8)
-    return save_figure(fig, path)
-
-
-def _far_figure(wk: dict, path: Path) -> Path:
-    plt = pyplot()
-    d = [int(k) for k in wk["by_distance"]]
-    far = [v["far"] for v in wk["by_distance"].values()]
-    ncc = [v["mark_ncc_min"] for v in wk["by_distance"].values()]
-    fig, ax = plt.subplots(figsize=(5.5, 3.5))
-    ax.plot(d, far, "o-", label="false-accept rate")
-    ax.plot(d, ncc, "s--", label="lowest mark_ncc")
-    ax.axhline(wk["random"]["far"], color="grey", lw=0.8, label=f"FAR, {wk['random']['keys']} random keys")
-    ax.set_xscale("log", base=2)
-    ax.set_xlabel("bits flipped from the right key")
-    ax.set_ylim(-0.05, 1.05)
-    ax.legend(fontsize=8)
-    return save_figure(fig, path)
-
-
-def _finetune_figure(ft: dict, path: Path) -> Path:
-    plt = pyplot()
-    fig, (a, b) = plt.subplots(1, 2, figsize=(9, 3.5))
-    for name, style in (("stolen", "o-"), ("scratch", "s--")):
-        steps = ft[name]["steps"]
-        a.plot(steps, [c["psnr"] for c in ft[name]["curve"]], style, label=name)
-        b.plot(steps, [c["mark_ncc"] for c in ft[name]["curve"]], style, label=name)
-    a.set(xlabel="fine-tuning steps", ylabel="PSNR to authorised (dB)")
-    b.set(xlabel="fine-tuning steps", ylabel="mark_ncc")
-    a.legend(fontsize=8)
-    return save_figure(fig, path)
