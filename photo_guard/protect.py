@@ -90,7 +90,7 @@ class ProtectConfig:
     second_view: bool = True
     # The EOT draws (by name) the second view takes; None: any of the step's. JPEG only (seventeenth session,
     # docs/photo_guard.md): one photo per call JPEG 75 cost SFace about 7 / 9 points instead of 10 / 12, resize 0.5
-    # 10 / 12 instead of 8 / 10; not yet the default.
+    # 10 / 12 instead of 8 / 10, and at 24 steps the MLP head's JPEG cost stayed at 12: a trade, not the default.
     second_view_draws: tuple[str, ...] | None = None
     # After each resize draw, move every face to where a face finder puts it on the photo's half-size copy
     # (photo_guard.redetect). In the report resize 0.5 then costs SFace 9.5 / 9.3 points of protection instead of
